@@ -1,0 +1,120 @@
+"""The shared preprocess: awkward but valid inputs decode, hostile ones get a one-line reason."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ensemble import preprocess
+from ensemble.preprocess import ImageRejected, crop_geometry, model_inputs, open_image
+from tests.images import encode, exif_rotated_jpeg, photo_like, png_claiming
+
+
+def test_exif_orientation_is_applied():
+    wide = photo_like(300, 200)
+    opened = open_image(exif_rotated_jpeg(wide, orientation=6))
+    assert opened.size == (200, 300)
+    assert opened.mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: encode(photo_like().convert("CMYK"), "JPEG"),
+        lambda: encode(photo_like().convert("L"), "PNG"),
+        lambda: encode(photo_like().convert("1"), "PNG"),
+        lambda: encode(photo_like().convert("RGBA"), "PNG"),
+        lambda: encode(photo_like().convert("LA"), "PNG"),
+        lambda: encode(photo_like().convert("P"), "GIF"),
+        lambda: encode(photo_like(), "BMP"),
+        lambda: encode(photo_like(), "TIFF"),
+        lambda: encode(photo_like(), "WEBP"),
+        lambda: encode(photo_like(), "JPEG", progressive=True),
+        lambda: encode(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"),
+        lambda: encode(photo_like(8000, 60), "JPEG"),
+    ],
+    ids=["cmyk", "grey", "1bit", "rgba", "la", "palette-gif", "bmp", "tiff", "webp", "progressive", "1x1", "panorama"],
+)
+def test_awkward_modes_become_rgb(make):
+    image = open_image(make())
+    assert image.mode == "RGB"
+    inputs = model_inputs(image, 64)
+    assert inputs.shape == (1, 64, 64, 3) and inputs.dtype == np.float32
+    assert np.isfinite(inputs).all()
+
+
+def test_transparent_palette_is_composited_on_white():
+    picture = Image.new("P", (10, 10), 0)
+    picture.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    picture.info["transparency"] = 0
+    image = open_image(encode(picture, "PNG", transparency=0))
+    assert image.getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped():
+    values = np.full((8, 8), 32768, dtype=np.uint16)
+    image = open_image(encode(Image.fromarray(values), "PNG"))
+    assert image.getpixel((0, 0))[0] in (127, 128)
+
+
+def test_animated_picture_uses_first_frame():
+    frames = [Image.new("RGB", (16, 16), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    assert open_image(data).getpixel((8, 8))[0] > 200
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty file"),
+        (b"\x8a\x13random garbage" * 50, "not an image"),
+        (b"<html><body>hello</body></html>", "not an image"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"></svg>', "not an image"),
+        (b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n", "not an image"),
+        (png_claiming(40000, 40000), "too many pixels"),
+    ],
+    ids=["empty", "random", "html", "svg", "pdf", "bomb"],
+)
+def test_hostile_inputs_get_a_reason(data, reason):
+    with pytest.raises(ImageRejected, match=reason):
+        open_image(data)
+
+
+def test_truncated_jpeg_is_refused():
+    data = encode(photo_like(400, 300), "JPEG")
+    with pytest.raises(ImageRejected, match="truncated"):
+        open_image(data[: len(data) // 2])
+
+
+def test_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocess, "MAX_FILE_BYTES", 1000)
+    path = tmp_path / "big.jpg"
+    path.write_bytes(encode(photo_like(), "JPEG"))
+    with pytest.raises(ImageRejected, match="too large"):
+        open_image(path)
+
+
+def test_missing_file_is_a_reason_not_a_traceback(tmp_path):
+    with pytest.raises(ImageRejected, match="cannot read"):
+        open_image(tmp_path / "nope.jpg")
+
+
+def test_centre_crop_keeps_aspect_and_takes_the_middle():
+    picture = Image.new("RGB", (300, 100), (0, 0, 0))
+    picture.paste((255, 255, 255), (100, 0, 200, 100))  # white middle third
+    view = model_inputs(picture, 50, "crop")[0]
+    # all white away from the resampling blur at its edges: the crop is exactly the middle square
+    assert view[:, 2:-2].min() > 0.99
+    assert crop_geometry(300, 100, 50, "crop") == [(1 / 3, 0.0, 2 / 3, 1.0)]
+
+
+def test_multicrop_covers_the_long_side():
+    picture = photo_like(300, 100)
+    assert model_inputs(picture, 50, "multicrop").shape == (3, 50, 50, 3)
+    boxes = crop_geometry(300, 100, 50, "multicrop")
+    assert boxes[0][0] == 0.0 and boxes[-1][2] == 1.0
+
+
+def test_squash_sees_the_whole_picture():
+    assert model_inputs(photo_like(300, 100), 50, "squash").shape == (1, 50, 50, 3)
+    with pytest.raises(ValueError, match="unknown resize policy"):
+        model_inputs(photo_like(), 50, "stretch")
