@@ -1,0 +1,86 @@
+"""Platt scaling of the ensemble logit and the UNSURE band, both from out-of-fold data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The band around 0.5 grows until the confident verdicts left outside it are
+# wrong at most this often (source-balanced, out-of-fold, unseen-generator folds).
+TARGET_CONFIDENT_ERROR = 0.05
+MAX_HALF_WIDTH = 0.45
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    # tanh form: no overflow for large |values|
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(values, dtype=np.float64)))
+
+
+def source_balanced_weights(sources: list[str] | np.ndarray) -> np.ndarray:
+    """Weights that give every source the same total, so CIFAKE cannot dominate."""
+    sources = np.asarray(sources)
+    weights = np.zeros(len(sources))
+    names = np.unique(sources)
+    for name in names:
+        mask = sources == name
+        weights[mask] = 1.0 / mask.sum()
+    return weights * len(sources) / len(names)
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, steps: int = 100) -> tuple[float, float]:
+    """Fit p = sigmoid(scale * logit + shift) by weighted log-loss (damped Newton's method).
+
+    Returns:
+        (scale, shift).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    design = np.stack([z, np.ones_like(z)], axis=1)
+
+    def loss(params: np.ndarray) -> float:
+        margin = design @ params
+        # log(1 + exp(m)) - y * m, written to stay finite for large |m|
+        return float(np.sum(w * (np.logaddexp(0.0, margin) - y * margin)))
+
+    params = np.array([1.0, 0.0])
+    current = loss(params)
+    for _ in range(steps):
+        p = sigmoid(design @ params)
+        gradient = design.T @ (w * (p - y))
+        hessian = (design * (w * p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        rate = 1.0
+        while rate > 1e-6 and loss(params - rate * step) > current:
+            rate /= 2
+        params = params - rate * step
+        previous, current = current, loss(params)
+        if previous - current < 1e-12 * max(1.0, abs(previous)):
+            break
+    return float(params[0]), float(params[1])
+
+
+def unsure_half_width(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
+    """Smallest half-width h (grid of 0.01) such that verdicts with |p - 0.5| >= h err at most 5%.
+
+    Errors are weighted, so each source counts equally.  Capped at 0.45.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels)
+    w = np.asarray(weights, dtype=np.float64)
+    wrong = ((p >= 0.5).astype(int) != y).astype(float)
+    for half_width in np.arange(0.0, MAX_HALF_WIDTH + 1e-9, 0.01):
+        confident = np.abs(p - 0.5) >= half_width
+        if w[confident].sum() == 0:
+            break
+        if (w[confident] * wrong[confident]).sum() / w[confident].sum() <= TARGET_CONFIDENT_ERROR:
+            return float(round(half_width, 2))
+    return MAX_HALF_WIDTH
+
+
+def verdict(p_fake: float, half_width: float) -> str:
+    """FAKE, REAL or UNSURE for a calibrated probability."""
+    if p_fake >= 0.5 + half_width:
+        return "FAKE"
+    if p_fake <= 0.5 - half_width:
+        return "REAL"
+    return "UNSURE"

@@ -1,0 +1,47 @@
+import collections
+
+from ensemble.data import assign_folds, load_dataset, manifest_hash
+from tests.images import encode, photo_like
+
+
+def _manifest_dataset(root):
+    rows = ["path,label,source,generator,split"]
+    for game in ("g1", "g2", "g3", "g4"):
+        for label in ("REAL", "FAKE"):
+            for n in range(3):
+                rows.append(f"modern/{game}/{label}/{n}.jpg,{label},modern,x,train")
+    for n in range(12):
+        label = "FAKE" if n % 2 else "REAL"
+        rows.append(f"cifake/{label}/{n}.jpg,{label},cifake,sd,{'test' if n < 2 else 'train'}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_folds_keep_each_modern_game_whole(tmp_path):
+    samples = load_dataset(_manifest_dataset(tmp_path), split="train")
+    folds = assign_folds(samples, 3, seed=0)
+    by_game = collections.defaultdict(set)
+    for sample, fold in zip(samples, folds):
+        if sample.source == "modern":
+            by_game[sample.group].add(int(fold))
+    assert len(by_game) == 4 and all(len(f) == 1 for f in by_game.values())
+    assert set(folds.tolist()) == {0, 1, 2}
+
+
+def test_split_filter_and_hash(tmp_path):
+    root = _manifest_dataset(tmp_path)
+    train = load_dataset(root, split="train")
+    test = load_dataset(root, split="test")
+    assert len(test) == 2 and all(s.split == "test" for s in test)
+    assert manifest_hash(train, root) == manifest_hash(list(reversed(train)), root)
+    assert manifest_hash(train, root) != manifest_hash(train[1:], root)
+
+
+def test_real_and_fake_folders(tmp_path):
+    for label in ("REAL", "FAKE"):
+        (tmp_path / label).mkdir()
+        for n in range(2):
+            (tmp_path / label / f"{n}.png").write_bytes(encode(photo_like(20, 20), "PNG"))
+    (tmp_path / "FAKE" / "notes.txt").write_text("not an image")
+    samples = load_dataset(tmp_path)
+    assert sorted(s.label for s in samples) == [0, 0, 1, 1]
