@@ -1,0 +1,5 @@
+"""Command line: python -m ensemble {predict,evaluate,train} ..."""
+
+from ensemble.cli import main
+
+raise SystemExit(main())

