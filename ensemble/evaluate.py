@@ -89,7 +89,11 @@ def run_evaluate(args) -> int:
         return 2
     if args.limit:
         samples = _stratified_subset(samples, args.limit)
-    detector = Detector.from_dir(args.weights)
+    try:
+        detector = Detector.from_dir(args.weights)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"error: cannot load the ensemble: {error}", file=sys.stderr)
+        return 2
     policy = args.policy or detector.policy
     views = ("plain", "telegram") if args.view == "both" else (args.view,)
     report = {"data_dir": str(args.data_dir), "split": args.split, "policy": policy, "views": {}}

@@ -1,0 +1,47 @@
+"""``python -m ensemble policies``: compare resize policies on out-of-fold data, never on test.
+
+Only pictures that are not square can differ between policies (a square
+picture gives the same input for crop, squash and multicrop), so the
+comparison runs on the non-square train-split pictures, each predicted by the
+member that held its fold out.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ensemble import metrics
+from ensemble.data import assign_folds, load_dataset
+from ensemble.preprocess import RESIZE_POLICIES, ImageRejected, open_image
+from ensemble.train import FOLD_SEED, FOLDS
+
+
+def run_policies(data_dir: str, weights_dir: str) -> int:
+    from ensemble.detector import Detector
+
+    detector = Detector.from_dir(weights_dir)
+    samples = load_dataset(data_dir, split="train")
+    folds = assign_folds(samples, FOLDS, FOLD_SEED)
+    pictures, rows = [], []
+    for index, sample in enumerate(samples):
+        try:
+            picture = open_image(sample.path)
+        except ImageRejected:
+            continue
+        if picture.size[0] != picture.size[1]:
+            pictures.append(picture)
+            rows.append(index)
+    print(f"{len(rows)} non-square train-split pictures", file=sys.stderr)
+    labels = np.array([samples[i].label for i in rows])
+    sources = [samples[i].source for i in rows]
+    column_of_fold = {spec["held_out_fold"]: column for column, spec in enumerate(detector.members)}
+    results = {}
+    for policy in RESIZE_POLICIES:
+        logits = detector.member_logits(pictures, policy)
+        out_of_fold = np.array([logits[row, column_of_fold[folds[i]]] for row, i in enumerate(rows)])
+        probabilities = detector.calibrate(out_of_fold)
+        results[policy] = metrics.table(probabilities, labels, sources, detector.half_width)["overall"]
+    metrics.print_table(results, title="resize policy, out-of-fold, non-square pictures", first_column="policy")
+    return 0
