@@ -2,10 +2,14 @@
 
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "ensemble", *args], capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "ensemble", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def test_predict_without_weights_says_how_to_fix(tmp_path):

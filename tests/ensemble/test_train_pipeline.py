@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from ensemble.detector import Detector
 from ensemble.train import MemberPlan, train
 from tests.images import encode, photo_like
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +98,7 @@ def test_predict_cli_reports_good_and_bad_files(trained, tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=ROOT,
     )
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "path,p_fake,verdict"
