@@ -1,0 +1,1 @@
+"""Explanations of a verdict: evidence beyond the classifier's score."""
