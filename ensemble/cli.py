@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate a stratified sample of this many images")
     evaluate.add_argument("--write-manifest", action="store_true", help="record the test metrics in manifest.json")
 
+    recalibrate = commands.add_parser(
+        "calibrate", help="refit calibration and the UNSURE band from weights/oof_predictions.npz"
+    )
+    recalibrate.add_argument("--weights", default="weights")
+
     policies = commands.add_parser("policies", help="compare resize policies on out-of-fold train data")
     policies.add_argument("data_dir")
     policies.add_argument("--weights", default="weights")
@@ -57,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         from ensemble.evaluate import run_evaluate
 
         return run_evaluate(args)
+    if args.command == "calibrate":
+        from ensemble.train import recalibrate
+
+        recalibrate(args.weights)
+        return 0
     if args.command == "policies":
         from ensemble.policies import run_policies
 

@@ -262,13 +262,8 @@ def train(data_dir: str, out_dir: str, plans=DEFAULT_PLAN, command: str = "", re
         del model
         keras.backend.clear_session()
 
-    logits = np.array(oof["logit"])
-    labels = np.array(oof["label"])
-    weights = calibration.source_balanced_weights(oof["source"])
-    scale, shift = calibration.fit_platt(logits, labels, weights)
-    calibrated = calibration.sigmoid(scale * logits + shift)
-    half_width = calibration.unsure_half_width(calibrated, labels, weights)
-    oof_table = metrics.table(calibrated, labels, oof["source"], half_width)
+    fitted = calibration.fit_from_out_of_fold(oof)
+    oof_table = metrics.table(fitted["probabilities"], oof["label"], oof["source"], fitted["unsure"]["half_width"])
     np.savez_compressed(out / "oof_predictions.npz", **{key: np.asarray(value) for key, value in oof.items()})
 
     manifest = {
@@ -286,24 +281,30 @@ def train(data_dir: str, out_dir: str, plans=DEFAULT_PLAN, command: str = "", re
         },
         "preprocess": {"policy": DEFAULT_POLICY, "pixel_mean": 127.0, "pixel_std": 128.0},
         "combine": "mean of member logits, then Platt scaling",
-        "calibration": {
-            "method": "platt",
-            "scale": scale,
-            "shift": shift,
-            "fitted_on": "out-of-fold member logits, plain and telegram views, sources weighted equally",
-        },
-        "unsure": {
-            "half_width": half_width,
-            "rule": (
-                "UNSURE when |p_fake - 0.5| < half_width; half_width is the smallest multiple of 0.01 for which "
-                f"out-of-fold verdicts outside the band err at most {calibration.TARGET_CONFIDENT_ERROR:.0%} "
-                "(sources weighted equally)"
-            ),
-        },
+        "calibration": fitted["calibration"],
+        "unsure": fitted["unsure"],
         "oof_metrics": oof_table,
         "members": members,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(json.dumps({"calibration": manifest["calibration"], "unsure": half_width}, indent=2), file=sys.stderr)
+    print(json.dumps({key: manifest[key] for key in ("calibration", "unsure")}, indent=2), file=sys.stderr)
     metrics.print_table(oof_table, title="out-of-fold (calibrated)")
+    return manifest
+
+
+def recalibrate(weights_dir: str) -> dict:
+    """Refit calibration and the UNSURE band from ``oof_predictions.npz`` without retraining."""
+    folder = Path(weights_dir)
+    oof = dict(np.load(folder / "oof_predictions.npz"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    fitted = calibration.fit_from_out_of_fold(oof)
+    manifest["calibration"], manifest["unsure"] = fitted["calibration"], fitted["unsure"]
+    manifest["oof_metrics"] = metrics.table(
+        fitted["probabilities"], oof["label"], oof["source"], fitted["unsure"]["half_width"]
+    )
+    manifest.pop("test_metrics", None)  # measured under the old calibration; run evaluate again
+    for member in manifest["members"]:
+        member.pop("test_metrics", None)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    metrics.print_table(manifest["oof_metrics"], title="out-of-fold (calibrated)")
     return manifest

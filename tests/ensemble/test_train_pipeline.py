@@ -106,3 +106,13 @@ def test_predict_cli_reports_good_and_bad_files(trained, tmp_path):
     assert "broken.jpg: not an image" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.returncode == 1
+
+
+def test_recalibrate_refits_from_saved_out_of_fold_predictions(trained):
+    from ensemble.train import recalibrate
+
+    before = json.loads((trained / "manifest.json").read_text())
+    after = recalibrate(str(trained))
+    assert after["calibration"]["scale"] == pytest.approx(before["calibration"]["scale"])
+    assert after["unsure"]["half_width"] == before["unsure"]["half_width"]
+    assert [m["weights_sha256"] for m in after["members"]] == [m["weights_sha256"] for m in before["members"]]
