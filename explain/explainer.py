@@ -1,0 +1,250 @@
+"""The "Why?" answer: verdict, metadata evidence and a heatmap of what drove the FAKE score.
+
+The bot builds one ``Explainer`` at start-up (tf-keras-vis clones every member
+once) and calls ``explain(data)`` per request; it never touches TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from ensemble.detector import Detector, Judgement
+from ensemble.preprocess import crop_geometry, model_inputs, open_image
+from explain import overlay
+from explain.gradcam import DEFAULT_SCORECAM_MAX_N, METHODS, MemberCam, place_views
+from explain.metadata import Evidence, read_evidence
+
+NOTHING_DROVE_FAKE = "No area pushed the score towards FAKE."
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why the detector said what it said about one picture.
+
+    Attributes:
+        overlay: PNG (or JPEG, see ``image_format``) bytes: the picture (EXIF orientation applied, long side at
+            most 1280 px) with the heatmap over the analysed part and a legend.
+        judgement: the detector's verdict, as ``Detector.judge`` gives it.
+        evidence: what the file's metadata says about its origin.
+        heatmap: float32 (height, width) at the overlay picture's size: the
+            members' maps averaged (as the ensemble averages logits), ReLU
+            applied, not normalised; zero outside the analysed area. For
+            Grad-CAM the unit is the logit: before ReLU, its mean over the
+            analysed area is about the mean member logit minus the mean head
+            bias.
+        analysed: bool (height, width): the pixels some model view covered.
+        method: ``gradcam``, ``gradcam++`` or ``scorecam``.
+        image_format: ``png`` or ``jpeg``, the encoding of ``overlay``.
+    """
+
+    overlay: bytes
+    judgement: Judgement
+    evidence: Evidence
+    heatmap: np.ndarray
+    analysed: np.ndarray
+    method: str
+    image_format: str = "png"
+
+
+class Explainer:
+    """Heatmaps for a loaded ``Detector``; build once, then call ``explain`` per picture."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        method: str = "gradcam",
+        scorecam_max_n: int = DEFAULT_SCORECAM_MAX_N,
+        max_side: int = overlay.MAX_SIDE,
+        image_format: str = "png",
+    ) -> None:
+        """Prepare one class-activation map per member (the costly part: each member is cloned).
+
+        Args:
+            detector: the loaded ensemble.
+            method: ``gradcam`` (default), ``gradcam++`` or ``scorecam`` (Faster Score-CAM).
+            scorecam_max_n: channels Score-CAM keeps per member.
+            max_side: the overlay's longest side in pixels.
+            image_format: the overlay's encoding, ``png`` or ``jpeg`` (smaller and faster to encode).
+
+        Raises:
+            ValueError: unknown method, a member without ``top_activation``, or a
+                member whose input size differs from its manifest entry.
+        """
+        if method not in METHODS:
+            raise ValueError(f"unknown explanation method {method!r}; choose from {', '.join(METHODS)}")
+        if image_format not in overlay.IMAGE_FORMATS:
+            raise ValueError(f"unknown overlay format {image_format!r}; choose from {', '.join(overlay.IMAGE_FORMATS)}")
+        if max_side < 64:
+            raise ValueError(f"max_side must be at least 64 pixels, got {max_side}")
+        self.detector = detector
+        self.method = method
+        self.max_side = max_side
+        self.image_format = image_format
+        self._cams = [MemberCam(model, method, scorecam_max_n) for model in detector.models]
+        # Members of one input size see the same views: preprocess once per size, as the Detector does.
+        self._groups: dict[int, list[int]] = {}
+        for index, (spec, cam) in enumerate(zip(detector.members, self._cams)):
+            size = int(spec["input_size"])
+            if cam.input_size != size:
+                raise ValueError(
+                    f"member {spec.get('name', index)!r}: the model takes {cam.input_size} px, "
+                    f"the manifest says {size}; rebuild it with ensemble.classifier.load_member"
+                )
+            self._groups.setdefault(size, []).append(index)
+
+    def signed_map(self, picture: Image.Image, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """The members' combined map on a width x height copy of the picture, before ReLU.
+
+        Args:
+            picture: a decoded RGB picture (``ensemble.preprocess.open_image``).
+            width: map width; the aspect should be the picture's.
+            height: map height.
+
+        Returns:
+            ``(heat, analysed)``: float32 (height, width), zero where no view
+            looked, and the bool mask of where some view did.
+        """
+        total = np.zeros((height, width), np.float32)
+        members = np.zeros((height, width), np.float32)
+        for size, indices in self._groups.items():
+            views = model_inputs(picture, size, self.detector.policy)
+            boxes = crop_geometry(*picture.size, size, self.detector.policy)
+            for index in indices:
+                heat, coverage = place_views(self._cams[index](views), boxes, width, height)
+                total += heat
+                members += coverage > 0
+        # Average over the members that cover a pixel: members of different input sizes can disagree
+        # by a pixel at the crop's edge.
+        heat = np.divide(total, members, out=np.zeros_like(total), where=members > 0)
+        return heat, members > 0
+
+    def heatmap(self, picture: Image.Image, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``signed_map`` with ReLU applied: only what pushed the score towards FAKE."""
+        heat, analysed = self.signed_map(picture, width, height)
+        return np.maximum(heat, 0.0), analysed
+
+    def explain(self, data: bytes) -> Explanation:
+        """Judge a picture and explain the verdict.
+
+        Args:
+            data: the encoded file as received (JPEG, PNG, WebP, ...).
+
+        Returns:
+            The ``Explanation``: overlay image, judgement, metadata evidence, heatmap.
+
+        Raises:
+            ImageRejected: the bytes are not a picture that can be judged (a
+                one-line, user-facing reason).
+            ValueError: ``data`` is not bytes.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValueError(f"explain() takes the file's bytes, got {type(data).__name__}; use Path.read_bytes()")
+        picture = open_image(data)  # the one decode; the metadata is read from the same bytes
+        evidence = read_evidence(data)
+        judgement = self.detector.judge(picture)
+        shown = overlay.display_picture(picture, self.max_side)
+        heat, analysed = self.heatmap(picture, *shown.size)
+        peak = float(heat.max(initial=0.0))
+        scaled = heat / peak if peak > 0 else heat
+        note = None if peak > 0 else NOTHING_DROVE_FAKE
+        encoded = overlay.render(shown, scaled, analysed, note=note, image_format=self.image_format)
+        return Explanation(encoded, judgement, evidence, heat, analysed, self.method, self.image_format)
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """How the ensemble's FAKE logit moved when parts of the picture were masked.
+
+    Attributes:
+        logit: mean member logit of the unmasked picture.
+        logit_hot: with the hottest area masked.
+        logit_random: with random areas of the same size and blob shape masked, one per trial.
+        p_fake, p_fake_hot, p_fake_random: the same, calibrated (``p_fake_random`` over the trials' mean logit).
+    """
+
+    logit: float
+    logit_hot: float
+    logit_random: tuple[float, ...]
+    p_fake: float
+    p_fake_hot: float
+    p_fake_random: float
+
+    @property
+    def score(self) -> float:
+        """How much further the FAKE logit fell for the hottest area than for a random one (> 0: faithful)."""
+        return float(np.mean(self.logit_random)) - self.logit_hot
+
+
+def _random_blobs(shape: tuple[int, int], cells: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random field with about ``cells`` blobs along the short side, like an upsampled CAM."""
+    import cv2
+
+    height, width = shape
+    step = min(height, width) / cells
+    coarse = rng.random((max(2, round(height / step)), max(2, round(width / step)))).astype(np.float32)
+    return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _top_mask(values: np.ndarray, allowed: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` allowed pixels of highest value."""
+    candidates = np.flatnonzero(allowed)
+    chosen = candidates[np.argpartition(values.ravel()[candidates], -count)[-count:]]
+    mask = np.zeros(values.size, bool)
+    mask[chosen] = True
+    return mask.reshape(values.shape)
+
+
+def deletion_score(
+    explainer: Explainer, picture: Image.Image, fraction: float = 0.1, trials: int = 8, seed: int = 0
+) -> Deletion:
+    """Deletion check: does masking the hottest area lower the FAKE score more than masking a random one?
+
+    A heatmap that looks the same whatever the picture scores about 0. Masked
+    pixels take the mean colour of the analysed area. The random areas have the
+    same size and the same blobby shape as an upsampled CAM, and lie inside the
+    analysed area too, so that the comparison is fair to both.
+
+    Args:
+        explainer: the explainer (and through it the detector) to check.
+        picture: a decoded RGB picture; it is used at overlay size.
+        fraction: share of the analysed pixels to mask.
+        trials: random masks to average.
+        seed: seed of the random masks.
+
+    Returns:
+        The logits and probabilities; ``.score`` is the summary (logit units).
+
+    Raises:
+        ValueError: ``fraction`` outside (0, 1) or ``trials`` below 1.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be between 0 and 1 (exclusive), got {fraction}")
+    if trials < 1:
+        raise ValueError(f"trials must be at least 1, got {trials}")
+    shown = overlay.display_picture(picture, explainer.max_side)
+    heat, analysed = explainer.signed_map(shown, *shown.size)
+    count = max(1, round(fraction * int(analysed.sum())))
+    pixels = np.asarray(shown)
+    fill = pixels[analysed].mean(axis=0)
+    rng = np.random.default_rng(seed)
+    # Rank by the signed map: after ReLU, ties at zero would make the "hottest" pixels arbitrary.
+    masks = [_top_mask(heat, analysed, count)]
+    masks += [_top_mask(_random_blobs(heat.shape, 7, rng), analysed, count) for _ in range(trials)]
+    masked = []
+    for mask in masks:
+        copy = pixels.copy()
+        copy[mask] = fill
+        masked.append(Image.fromarray(copy))
+    detector = explainer.detector
+    logits = detector.member_logits([shown, *masked]).mean(axis=1)
+    return Deletion(
+        logit=float(logits[0]),
+        logit_hot=float(logits[1]),
+        logit_random=tuple(float(value) for value in logits[2:]),
+        p_fake=float(detector.calibrate(logits[0])),
+        p_fake_hot=float(detector.calibrate(logits[1])),
+        p_fake_random=float(detector.calibrate(logits[2:].mean())),
+    )

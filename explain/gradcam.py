@@ -1,0 +1,177 @@
+"""Class-activation maps of one ensemble member (through tf-keras-vis), and putting them back on the photo.
+
+Every method looks at the member's last convolutional activation
+(``top_activation``) and explains the FAKE score, i.e. the member's logit.
+
+tf-keras-vis 0.8.7 under Keras 3, what needed care (all handled here, the
+package itself is untouched):
+
+* its modules import ``scipy.ndimage.interpolation``, which SciPy deprecates;
+  the DeprecationWarning is silenced for that import only (``_tf_keras_vis``);
+* ``seek_penultimate_conv_layer`` must be False, or it walks past
+  ``top_activation`` (a ReLU, not a Conv) to ``top_conv``, before batch norm;
+* Score-CAM applies a softmax to the model output before scoring it, which
+  is 1.0 for a one-logit model (every channel would weigh the same), and calls
+  ``model.predict`` with a list, which a Keras 3 single-input functional model
+  warns about; it gets a two-logit ``[0, logit]`` view of the member built on
+  ``model.inputs`` (softmax of it = [P(REAL), P(FAKE)]), with a silent
+  ``predict``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+METHODS = ("gradcam", "gradcam++", "scorecam")
+TARGET_LAYER = "top_activation"
+DEFAULT_SCORECAM_MAX_N = 16
+
+
+def _tf_keras_vis():
+    """Import the parts of tf-keras-vis in use, without SciPy's deprecation warning about its imports."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*scipy.ndimage.interpolation.*", category=DeprecationWarning)
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+        from tf_keras_vis.scorecam import Scorecam
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
+    return Gradcam, GradcamPlusPlus, Scorecam, ReplaceToLinear, BinaryScore, CategoricalScore
+
+
+def _two_logit_view(model):
+    """``[0, logit]`` outputs, so that a softmax over them gives [P(REAL), P(FAKE)] (for Score-CAM)."""
+    import keras
+
+    logit = model.outputs[0]
+    both = keras.layers.Concatenate(name="real_fake_logits")([keras.ops.zeros_like(logit), logit])
+    # model.inputs (a list) as the input structure: Score-CAM calls predict() with a list.
+    view = keras.Model(model.inputs, both, name=f"{model.name}_two_logits")
+    # Score-CAM calls predict() without verbose=0: Keras would draw a progress bar on stdout.
+    view.predict = functools.partial(view.predict, verbose=0)
+    return view
+
+
+class MemberCam:
+    """One member's class-activation map for the FAKE score, ready to be called many times.
+
+    tf-keras-vis clones the model when a model modifier is given, which costs
+    about as much as building it; build one ``MemberCam`` per member, once.
+    """
+
+    def __init__(self, model, method: str = "gradcam", scorecam_max_n: int = DEFAULT_SCORECAM_MAX_N) -> None:
+        """Wrap a member for one explanation method.
+
+        Args:
+            model: a one-logit Keras member (``ensemble.classifier.build_classifier``).
+            method: ``gradcam``, ``gradcam++`` or ``scorecam`` (Faster Score-CAM).
+            scorecam_max_n: Score-CAM channels kept (those of highest spatial variance).
+
+        Raises:
+            ValueError: an unknown method, or a model without a ``top_activation`` layer.
+        """
+        if method not in METHODS:
+            raise ValueError(f"unknown explanation method {method!r}; choose from {', '.join(METHODS)}")
+        if TARGET_LAYER not in {layer.name for layer in model.layers}:
+            raise ValueError(
+                f"model {model.name!r} has no layer {TARGET_LAYER!r}; build members with "
+                "ensemble.classifier.build_classifier"
+            )
+        size = model.inputs[0].shape[1]
+        channels = model.get_layer(TARGET_LAYER).output.shape[-1]
+        if method == "scorecam" and not 1 <= scorecam_max_n <= channels:
+            raise ValueError(f"scorecam_max_n must be between 1 and {channels}, got {scorecam_max_n}")
+        self.method = method
+        self.input_size = int(size)
+        self.scorecam_max_n = scorecam_max_n
+        gradcam, gradcam_plus_plus, scorecam, replace_to_linear, binary_score, categorical_score = _tf_keras_vis()
+        if method == "scorecam":
+            # The two-logit view is a new model over the member's own layers: nothing to clone.
+            self._visualiser = scorecam(model, model_modifier=_two_logit_view, clone=False)
+            self._score = categorical_score(1)
+        else:
+            # The members already output a logit; ReplaceToLinear is a no-op kept so that a
+            # member with a sigmoid head would still be explained on its logit.
+            visualiser = gradcam if method == "gradcam" else gradcam_plus_plus
+            self._visualiser = visualiser(model, model_modifier=replace_to_linear(), clone=True)
+            self._score = binary_score(1.0)
+
+    def __call__(self, views: np.ndarray) -> np.ndarray:
+        """Maps for a batch of model inputs.
+
+        Args:
+            views: float32 (views, size, size, 3), as ``ensemble.preprocess.model_inputs`` makes them.
+
+        Returns:
+            float32 (views, cells, cells), one value per cell of ``top_activation``.
+            Grad-CAM maps are signed and in logit units: their spatial mean is the
+            member's logit minus the head's bias, so member maps can be averaged
+            like member logits (ReLU comes after combining). Grad-CAM++ and
+            Score-CAM maps are their methods' usual non-negative maps.
+        """
+        views = np.asarray(views, dtype=np.float32)
+        if views.ndim != 4 or views.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(
+                f"expected views shaped (n, {self.input_size}, {self.input_size}, 3), got {views.shape}; "
+                "use ensemble.preprocess.model_inputs with the member's input_size"
+            )
+        common = dict(
+            penultimate_layer=TARGET_LAYER,
+            seek_penultimate_conv_layer=False,
+            expand_cam=False,  # we resize onto the photo ourselves (see place_views)
+            normalize_cam=False,  # members must stay comparable to be averaged
+        )
+        if self.method == "gradcam":
+            cam = np.asarray(self._visualiser(self._score, views, activation_modifier=None, **common))
+            # tf-keras-vis averages the gradients over the cells (1 / cells for a global-average-pool head);
+            # times the cell count, the map's mean is the logit contribution whatever the resolution.
+            return (cam * cam.shape[1] * cam.shape[2]).astype(np.float32)
+        if self.method == "gradcam++":
+            return np.asarray(self._visualiser(self._score, views, **common), dtype=np.float32)
+        cam = self._visualiser(self._score, views, max_N=self.scorecam_max_n, batch_size=32, **common)
+        return np.asarray(cam, dtype=np.float32)
+
+
+def box_pixels(box: tuple[float, ...], width: int, height: int) -> tuple[int, int, int, int]:
+    """A (left, top, right, bottom) box in fractions as whole pixels of a width x height picture (never empty)."""
+    left, top, right, bottom = box
+    x0, y0 = min(round(left * width), width - 1), min(round(top * height), height - 1)
+    x1, y1 = max(round(right * width), x0 + 1), max(round(bottom * height), y0 + 1)
+    return x0, y0, min(x1, width), min(y1, height)
+
+
+def place_views(
+    maps: np.ndarray, boxes: list[tuple[float, ...]], width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put each view's map on its box of a width x height picture, averaging where boxes overlap.
+
+    Args:
+        maps: (views, cells, cells) maps of the square model inputs.
+        boxes: the views' boxes as fractions (``ensemble.preprocess.crop_geometry``).
+        width: picture width in pixels.
+        height: picture height in pixels.
+
+    Returns:
+        ``(heat, coverage)``: float32 (height, width) maps, zero outside every
+        box, and how many views cover each pixel.
+
+    Raises:
+        ValueError: when the numbers of maps and boxes differ.
+    """
+    import cv2
+
+    if len(maps) != len(boxes):
+        raise ValueError(f"{len(maps)} maps for {len(boxes)} boxes; pass crop_geometry() of the same picture")
+    total = np.zeros((height, width), np.float32)
+    coverage = np.zeros((height, width), np.float32)
+    for cam, box in zip(maps, boxes):
+        x0, y0, x1, y1 = box_pixels(box, width, height)
+        # Linear interpolation between cell centres, constant beyond them: no heat leaks outside the box.
+        total[y0:y1, x0:x1] += cv2.resize(
+            np.asarray(cam, np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR
+        )
+        coverage[y0:y1, x0:x1] += 1.0
+    return np.divide(total, coverage, out=np.zeros_like(total), where=coverage > 0), coverage
