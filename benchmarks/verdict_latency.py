@@ -14,13 +14,14 @@ import io
 import json
 import os
 import platform
-import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from benchmarks.timing import percentiles, summarise, timed  # noqa: E402
 
 
 def telegram_style_jpeg(seed: int = 0) -> bytes:
@@ -49,23 +50,8 @@ def main() -> None:
     photo = telegram_style_jpeg()
     detector.judge_file(photo)  # trace the compiled function once
 
-    runs = []
-    for _ in range(args.runs):
-        latencies = []
-        for _ in range(args.requests):
-            start = time.perf_counter()
-            detector.judge_file(photo)
-            latencies.append((time.perf_counter() - start) * 1000)
-        runs.append({"p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95))})
-
-    summary = {
-        key: {
-            "median": statistics.median(run[key] for run in runs),
-            "min": min(run[key] for run in runs),
-            "max": max(run[key] for run in runs),
-        }
-        for key in ("p50", "p95")
-    }
+    runs = [percentiles(timed(lambda: detector.judge_file(photo), args.requests)) for _ in range(args.runs)]
+    summary = summarise(runs)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"members: {', '.join(m['name'] for m in detector.members)}; ensemble load {load_seconds:.1f} s"

@@ -27,21 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from benchmarks.timing import percentiles, summarise, timed  # noqa: E402
 from benchmarks.verdict_latency import telegram_style_jpeg  # noqa: E402
-
-
-def percentiles(milliseconds: list[float]) -> dict[str, float]:
-    return {"p50": float(np.percentile(milliseconds, 50)), "p95": float(np.percentile(milliseconds, 95))}
-
-
-def timed(function, repeats: int) -> list[float]:
-    """Milliseconds of ``repeats`` sequential calls."""
-    latencies = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        latencies.append((time.perf_counter() - start) * 1000)
-    return latencies
 
 
 def deletion_pictures(data_dir: Path, count: int, seed: int = 0):
@@ -120,14 +107,7 @@ def main() -> int:
     as_jpeg.explain(photo)
     jpeg = percentiles(timed(lambda: as_jpeg.explain(photo), args.requests))
     runs = [percentiles(timed(lambda: explainer.explain(photo), args.requests)) for _ in range(args.runs)]
-    summary = {
-        key: {
-            "median": statistics.median(run[key] for run in runs),
-            "min": min(run[key] for run in runs),
-            "max": max(run[key] for run in runs),
-        }
-        for key in ("p50", "p95")
-    }
+    summary = summarise(runs)
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "

@@ -16,7 +16,8 @@ from PIL import Image
 
 from ensemble import calibration
 from ensemble.classifier import load_member
-from ensemble.preprocess import model_inputs, open_image
+from ensemble.predict_batch import logits_over_views
+from ensemble.preprocess import open_image
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,7 @@ class Detector:
         policy = policy or self.policy
         result = np.zeros((len(pictures), len(self.members)))
         for size, indices, run in self._runners:
-            views = [model_inputs(picture, size, policy) for picture in pictures]
-            counts = [len(v) for v in views]
-            outputs = np.asarray(run(np.concatenate(views)))
-            offsets = np.cumsum([0] + counts)
-            for row, (start, end) in enumerate(zip(offsets[:-1], offsets[1:])):
-                result[row, indices] = outputs[start:end].mean(axis=0)
+            result[:, indices] = logits_over_views(run, pictures, size, policy)
         return result
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:

@@ -39,10 +39,7 @@ def run_policies(data_dir: str, weights_dir: str) -> int:
     column_of_fold = {spec["held_out_fold"]: column for column, spec in enumerate(detector.members)}
     results = {}
     for policy in RESIZE_POLICIES:
-        # In chunks: one call over every picture would hold all their activations at once.
-        logits = np.concatenate(
-            [detector.member_logits(pictures[start : start + 32], policy) for start in range(0, len(pictures), 32)]
-        )
+        logits = detector.member_logits(pictures, policy)
         out_of_fold = np.array([logits[row, column_of_fold[folds[i]]] for row, i in enumerate(rows)])
         probabilities = detector.calibrate(out_of_fold)
         results[policy] = metrics.table(probabilities, labels, sources, detector.half_width)["overall"]

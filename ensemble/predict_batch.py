@@ -1,4 +1,4 @@
-"""Batched member logits over decoded pictures, for training-time OOF and evaluation."""
+"""Batched logits over decoded pictures, shared by the Detector and training-time OOF prediction."""
 
 from __future__ import annotations
 
@@ -11,35 +11,38 @@ from ensemble.preprocess import model_inputs
 BATCH_SIZE = 32
 
 
-def member_logits(model: keras.Model, pictures, input_size: int, policy: str, desc: str = "predict") -> np.ndarray:
-    """One logit per picture; views of a picture (multicrop) are averaged.
+def logits_over_views(run, pictures, input_size: int, policy: str, progress=None) -> np.ndarray:
+    """Outputs of ``run`` per picture, shape (pictures, outputs); views of a picture (multicrop) are averaged.
+
+    Pictures go through in chunks of ``BATCH_SIZE``: one call over many pictures
+    would hold all their activations in memory at once.
 
     Args:
-        model: a one-logit classifier.
+        run: a compiled function from a (views, size, size, 3) batch to (views, outputs).
         pictures: decoded RGB pictures.
         input_size: the model's square input side.
         policy: resize policy, see ``ensemble.preprocess.model_inputs``.
-        desc: progress-bar label.
+        progress: an optional tqdm bar, advanced per chunk.
     """
-    logits = np.zeros(len(pictures))
-    run = _compiled(model)
-    with tqdm(total=len(pictures), desc=desc, unit="img", leave=False) as progress:
-        for start in range(0, len(pictures), BATCH_SIZE):
-            chunk = pictures[start : start + BATCH_SIZE]
-            views = [model_inputs(picture, input_size, policy) for picture in chunk]
-            counts = [len(v) for v in views]
-            outputs = np.asarray(run(np.concatenate(views))).reshape(-1)
-            offsets = np.cumsum([0] + counts)
-            logits[start : start + len(chunk)] = [outputs[a:b].mean() for a, b in zip(offsets[:-1], offsets[1:])]
+    chunks = []
+    for start in range(0, len(pictures), BATCH_SIZE):
+        chunk = pictures[start : start + BATCH_SIZE]
+        views = [model_inputs(picture, input_size, policy) for picture in chunk]
+        outputs = np.asarray(run(np.concatenate(views)))
+        offsets = np.cumsum([0] + [len(v) for v in views])
+        chunks.append(np.stack([outputs[a:b].mean(axis=0) for a, b in zip(offsets[:-1], offsets[1:])]))
+        if progress is not None:
             progress.update(len(chunk))
-    return logits
+    return np.concatenate(chunks) if chunks else np.zeros((0, 1))
 
 
-def _compiled(model: keras.Model):
+def member_logits(model: keras.Model, pictures, input_size: int, policy: str, desc: str = "predict") -> np.ndarray:
+    """One logit per picture from a single one-logit classifier."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
     def run(batch):
         return model(batch, training=False)
 
-    return run
+    with tqdm(total=len(pictures), desc=desc, unit="img", leave=False) as progress:
+        return logits_over_views(run, pictures, input_size, policy, progress).reshape(-1)
