@@ -91,7 +91,11 @@ class Detector:
 
     def judge(self, picture: Image.Image) -> Judgement:
         """Judge one decoded RGB picture (see ``ensemble.preprocess.open_image``)."""
-        logits = self.member_logits([picture])[0]
+        return self.judgement(self.member_logits([picture])[0])
+
+    def judgement(self, logits: np.ndarray) -> Judgement:
+        """The verdict from one picture's member logits (shape (members,))."""
+        logits = np.asarray(logits, dtype=np.float64)
         p_fake = float(self.calibrate(logits.mean()))
         members = {spec["name"]: float(self.calibrate(value)) for spec, value in zip(self.members, logits)}
         return Judgement(p_fake, self.verdict(p_fake), members)

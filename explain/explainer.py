@@ -14,7 +14,7 @@ from PIL import Image
 from ensemble.detector import Detector, Judgement
 from ensemble.preprocess import crop_geometry, model_inputs, open_image
 from explain import overlay
-from explain.gradcam import DEFAULT_SCORECAM_MAX_N, METHODS, MemberCam, place_views
+from explain.gradcam import DEFAULT_SCORECAM_MAX_N, METHODS, EnsembleGradcam, MemberCam, place_views
 from explain.metadata import Evidence, read_evidence
 
 NOTHING_DROVE_FAKE = "No area pushed the score towards FAKE."
@@ -60,7 +60,7 @@ class Explainer:
         max_side: int = overlay.MAX_SIDE,
         image_format: str = "png",
     ) -> None:
-        """Prepare one class-activation map per member (the costly part: each member is cloned).
+        """Prepare the class-activation maps once: compile Grad-CAM, or clone each member for tf-keras-vis.
 
         Args:
             detector: the loaded ensemble.
@@ -83,17 +83,58 @@ class Explainer:
         self.method = method
         self.max_side = max_side
         self.image_format = image_format
-        self._cams = [MemberCam(model, method, scorecam_max_n) for model in detector.models]
         # Members of one input size see the same views: preprocess once per size, as the Detector does.
         self._groups: dict[int, list[int]] = {}
-        for index, (spec, cam) in enumerate(zip(detector.members, self._cams)):
+        for index, (spec, model) in enumerate(zip(detector.members, detector.models)):
             size = int(spec["input_size"])
-            if cam.input_size != size:
+            if int(model.inputs[0].shape[1]) != size:
                 raise ValueError(
-                    f"member {spec.get('name', index)!r}: the model takes {cam.input_size} px, "
+                    f"member {spec.get('name', index)!r}: the model takes {model.inputs[0].shape[1]} px, "
                     f"the manifest says {size}; rebuild it with ensemble.classifier.load_member"
                 )
             self._groups.setdefault(size, []).append(index)
+        # Grad-CAM: one compiled function per input size, which also gives the verdict's logits.
+        # The other methods: tf-keras-vis, one visualiser per member (each clones its member once).
+        if method == "gradcam":
+            self._cams = {
+                size: EnsembleGradcam([detector.models[i] for i in indices]) for size, indices in self._groups.items()
+            }
+        else:
+            self._cams = {
+                size: [MemberCam(detector.models[i], method, scorecam_max_n) for i in indices]
+                for size, indices in self._groups.items()
+            }
+
+    def _group_maps(self, size: int, views: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(members, views, cells, cells) maps of one input size's members, and their (views, members) logits."""
+        cams = self._cams[size]
+        if isinstance(cams, EnsembleGradcam):
+            return cams(views)
+        return np.stack([cam(views) for cam in cams]), None
+
+    def _maps(self, picture: Image.Image, width: int, height: int):
+        """``(heat, analysed, logits)``: see ``signed_map``; ``logits`` are the member logits when the
+        method computed them on the way (Grad-CAM), else None."""
+        total = np.zeros((height, width), np.float32)
+        members = np.zeros((height, width), np.float32)
+        logits = np.zeros(len(self.detector.members))
+        complete = True
+        for size, indices in self._groups.items():
+            views = model_inputs(picture, size, self.detector.policy)
+            boxes = crop_geometry(*picture.size, size, self.detector.policy)
+            maps, group_logits = self._group_maps(size, views)
+            for member_maps in maps:
+                heat, coverage = place_views(member_maps, boxes, width, height)
+                total += heat
+                members += coverage > 0
+            if group_logits is None:
+                complete = False
+            else:
+                logits[indices] = group_logits.mean(axis=0)  # views averaged, as Detector.member_logits does
+        # Average over the members that cover a pixel: members of different input sizes can disagree
+        # by a pixel at the crop's edge.
+        heat = np.divide(total, members, out=np.zeros_like(total), where=members > 0)
+        return heat, members > 0, logits if complete else None
 
     def signed_map(self, picture: Image.Image, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """The members' combined map on a width x height copy of the picture, before ReLU.
@@ -107,19 +148,8 @@ class Explainer:
             ``(heat, analysed)``: float32 (height, width), zero where no view
             looked, and the bool mask of where some view did.
         """
-        total = np.zeros((height, width), np.float32)
-        members = np.zeros((height, width), np.float32)
-        for size, indices in self._groups.items():
-            views = model_inputs(picture, size, self.detector.policy)
-            boxes = crop_geometry(*picture.size, size, self.detector.policy)
-            for index in indices:
-                heat, coverage = place_views(self._cams[index](views), boxes, width, height)
-                total += heat
-                members += coverage > 0
-        # Average over the members that cover a pixel: members of different input sizes can disagree
-        # by a pixel at the crop's edge.
-        heat = np.divide(total, members, out=np.zeros_like(total), where=members > 0)
-        return heat, members > 0
+        heat, analysed, _ = self._maps(picture, width, height)
+        return heat, analysed
 
     def heatmap(self, picture: Image.Image, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Like ``signed_map`` with ReLU applied: only what pushed the score towards FAKE."""
@@ -144,9 +174,11 @@ class Explainer:
             raise ValueError(f"explain() takes the file's bytes, got {type(data).__name__}; use Path.read_bytes()")
         picture = open_image(data)  # the one decode; the metadata is read from the same bytes
         evidence = read_evidence(data)
-        judgement = self.detector.judge(picture)
         shown = overlay.display_picture(picture, self.max_side)
-        heat, analysed = self.heatmap(picture, *shown.size)
+        heat, analysed, logits = self._maps(picture, *shown.size)
+        # Grad-CAM's pass gives the member logits: the verdict needs no second run of the models.
+        judgement = self.detector.judge(picture) if logits is None else self.detector.judgement(logits)
+        heat = np.maximum(heat, 0.0)
         peak = float(heat.max(initial=0.0))
         scaled = heat / peak if peak > 0 else heat
         note = None if peak > 0 else NOTHING_DROVE_FAKE

@@ -194,22 +194,52 @@ def test_the_overlay_can_be_a_jpeg(member):
     assert rendered.width == 700 and explanation.heatmap.shape == (300, 700)
 
 
-def test_explainer_builds_each_member_cam_once(monkeypatch, member):
+@pytest.mark.parametrize("method, built_class", [("gradcam", "EnsembleGradcam"), ("gradcam++", "MemberCam")])
+def test_explainer_builds_its_cams_once(monkeypatch, member, method, built_class):
     import explain.explainer as module
 
     built = []
+    original = getattr(module, built_class)
 
-    class CountingCam(module.MemberCam):
+    class Counting(original):
         def __init__(self, *args, **kwargs):
-            built.append(args[0].name)
+            built.append(args[0])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(module, "MemberCam", CountingCam)
-    two = module.Explainer(detector_of([member, member]))
+    monkeypatch.setattr(module, built_class, Counting)
+    two = module.Explainer(detector_of([member, member]), method=method)
     data = encode(photo_like(120, 90), "PNG")
     first, second = two.explain(data), two.explain(data)
-    assert len(built) == 2
+    # Grad-CAM: one compiled function for both members (same input size); tf-keras-vis: one per member.
+    assert len(built) == (1 if method == "gradcam" else 2)
     np.testing.assert_array_equal(first.heatmap, second.heatmap)
+
+
+def test_compiled_gradcam_matches_tf_keras_vis_and_gives_the_detectors_logits(member):
+    from explain.gradcam import EnsembleGradcam, MemberCam
+
+    other = espresso_member(96)
+    other.get_layer("predictions").set_weights([np.ones((1280, 1), np.float32) * 0.01, np.zeros(1, np.float32)])
+    pictures = skimage_pictures()
+    from ensemble.preprocess import model_inputs
+
+    views = np.concatenate([model_inputs(picture, 96, "crop") for picture in pictures])
+    maps, logits = EnsembleGradcam([member, other])(views)
+    assert maps.shape == (2, 3, 3, 3) and logits.shape == (3, 2)
+    for index, model in enumerate([member, other]):
+        reference = MemberCam(model, "gradcam")(views)
+        np.testing.assert_allclose(maps[index], reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
+    expected = detector_of([member, other]).member_logits(pictures)
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+    # The explanation's verdict comes from the same pass and must be the detector's own.
+    from explain.explainer import Explainer
+
+    detector = detector_of([member, other])
+    data = encode(pictures[0], "PNG")
+    explained = Explainer(detector).explain(data).judgement
+    assert explained.p_fake == pytest.approx(detector.judge_file(data).p_fake, abs=1e-5)
+    with pytest.raises(ValueError, match="one input size"):
+        EnsembleGradcam([member, espresso_member(64)])
 
 
 def test_explainer_refuses_unknown_methods_and_non_pictures(explainer, member):
