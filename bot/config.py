@@ -1,0 +1,111 @@
+"""Everything the bot reads from the environment, read in one place (``Config.from_env``, called by ``main``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("polling",)
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message says which and how to fix it (and never holds the token)."""
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _token(env: Mapping[str, str]) -> str:
+    token = env.get("BOT_TOKEN", "").strip()
+    if not token:
+        raise ConfigError(
+            "BOT_TOKEN is not set: create a bot with @BotFather, then put its token in the environment "
+            "(see .env.example). Without a token, use the offline CLI: python -m ensemble predict PICTURE"
+        )
+    bot_id, colon, secret = token.partition(":")
+    # The shape @BotFather gives: a numeric bot id, a colon, and a secret of URL-safe characters.
+    if not (colon and bot_id.isdigit() and len(secret) >= 30 and all(c.isalnum() or c in "_-" for c in secret)):
+        raise ConfigError("BOT_TOKEN is malformed: expected <bot id>:<secret> exactly as @BotFather gives it")
+    return token
+
+
+def _api_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("TELEGRAM_API_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"TELEGRAM_API_URL must be an http(s) base URL such as http://127.0.0.1:8081, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _admins(env: Mapping[str, str]) -> frozenset[int]:
+    raw = env.get("ADMIN_IDS", "").replace(";", ",")
+    ids = set()
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        if not item.lstrip("-").isdigit():
+            raise ConfigError(f"ADMIN_IDS must be Telegram user ids separated by commas, got {item!r}")
+        ids.add(int(item))
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The bot's settings. ``repr`` never shows the token."""
+
+    bot_token: str = field(repr=False)
+    api_url: str | None = None
+    mode: str = "polling"
+    data_dir: Path = Path("data")
+    weights_dir: Path = ROOT / "weights"
+    admin_ids: frozenset[int] = frozenset()
+    workers: int = 1
+    queue_limit: int = 64
+    rate_per_minute: int = 20
+    drain_seconds: int = 20
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read and check every setting (see .env.example).
+
+        Raises:
+            ConfigError: a missing or malformed setting, with what to do about it.
+        """
+        env = os.environ if env is None else env
+        mode = env.get("BOT_MODE", "polling").strip().lower() or "polling"
+        if mode not in MODES:
+            raise ConfigError(f"BOT_MODE must be {' or '.join(MODES)} (webhook mode is not built yet), got {mode!r}")
+        weights_dir = Path(env.get("WEIGHTS_DIR", "").strip() or ROOT / "weights")
+        if not (weights_dir / "manifest.json").is_file():
+            raise ConfigError(f"WEIGHTS_DIR {weights_dir} has no manifest.json: point it at the shipped weights/")
+        log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        return cls(
+            bot_token=_token(env),
+            api_url=_api_url(env),
+            mode=mode,
+            data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
+            weights_dir=weights_dir,
+            admin_ids=_admins(env),
+            workers=_positive_int(env, "ANALYSIS_WORKERS", 1),
+            queue_limit=_positive_int(env, "QUEUE_LIMIT", 64),
+            rate_per_minute=_positive_int(env, "RATE_LIMIT_PER_MINUTE", 20),
+            drain_seconds=_positive_int(env, "DRAIN_SECONDS", 20),
+            log_level=log_level,
+        )

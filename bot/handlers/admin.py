@@ -1,0 +1,24 @@
+"""Commands for the people who run the bot (ADMIN_IDS)."""
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from bot import texts
+from bot.config import Config
+
+
+async def on_stats(message: Message, config: Config, verdicts, analyst) -> None:
+    if message.from_user is None or message.from_user.id not in config.admin_ids:
+        await message.answer(texts.admins_only())
+        return
+    await message.answer(
+        f"verdicts stored: {await verdicts.count()}\n"
+        f"pictures waiting or in analysis: {analyst.pending} (limit {analyst.queue_limit})"
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="admin")
+    router.message.register(on_stats, Command("stats"))
+    return router

@@ -1,0 +1,59 @@
+"""An album's verdicts in one message, with a Why? button per picture."""
+
+from __future__ import annotations
+
+import operator
+
+from aiogram.types import CallbackQuery
+from aiogram_dialog import Dialog, DialogManager, Window
+from aiogram_dialog.widgets.kbd import Button, Group, Row, Select, SwitchTo
+from aiogram_dialog.widgets.text import Format
+
+from bot import texts
+from dialogs.common import help_window, labels_getter, on_new_check, send_why
+from dialogs.states import Album
+
+VERDICT_IDS = "verdict_ids"
+FAILED = "failed"
+
+
+async def album_getter(dialog_manager: DialogManager, verdicts, event_from_user, **_kwargs) -> dict:
+    lines, pictures = [], []
+    for number, verdict_id in enumerate(dialog_manager.start_data[VERDICT_IDS], start=1):
+        record = await verdicts.get(event_from_user.id, verdict_id)
+        if record is None:
+            continue
+        lines.append(texts.album_line(number, record.verdict, record.p_fake))
+        pictures.append((f"{texts.button_why()} {number}", verdict_id))
+    failed = [texts.album_failed(number, reason) for number, reason in dialog_manager.start_data.get(FAILED, [])]
+    return {"text": texts.album_text(lines, failed), "pictures": pictures, **await labels_getter()}
+
+
+async def on_picture(callback: CallbackQuery, _widget, manager: DialogManager, verdict_id: int) -> None:
+    await send_why(callback, manager, verdict_id)
+
+
+def build_album_dialog() -> Dialog:
+    return Dialog(
+        Window(
+            Format("{text}"),
+            Group(
+                Select(
+                    Format("{item[0]}"),
+                    id="picture",
+                    item_id_getter=operator.itemgetter(1),
+                    items="pictures",
+                    type_factory=int,
+                    on_click=on_picture,
+                ),
+                width=5,
+            ),
+            Row(
+                SwitchTo(Format("{help}"), id="help", state=Album.help),
+                Button(Format("{new}"), id="new", on_click=on_new_check),
+            ),
+            state=Album.summary,
+            getter=album_getter,
+        ),
+        help_window(Album.help, back_to=Album.summary),
+    )
