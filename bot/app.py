@@ -24,6 +24,7 @@ from bot.middlewares.in_flight import InFlightMiddleware
 from bot.storage import SQLiteStorage
 from bot.verdicts import VerdictStore
 from dialogs import all_dialogs
+from dialogs.common import AnswerOnceMessageManager
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def build_dispatcher(config: Config, storage, analyst, verdicts: VerdictStore) -
     dispatcher.errors.register(on_error)
     dispatcher.include_routers(*all_routers())
     dispatcher.include_routers(*all_dialogs())
-    setup_dialogs(dispatcher)
+    setup_dialogs(dispatcher, message_manager=AnswerOnceMessageManager())
 
     async def on_startup(bot: Bot) -> None:
         await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook cannot both be set
@@ -100,6 +101,8 @@ def build_dispatcher(config: Config, storage, analyst, verdicts: VerdictStore) -
 
     dispatcher.startup.register(on_startup)
     dispatcher.shutdown.register(on_shutdown)
+    # aiogram registered its own closing of the FSM storage first; answers still in progress need that storage.
+    dispatcher.shutdown.handlers.insert(0, dispatcher.shutdown.handlers.pop())
     return dispatcher, in_flight
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 from aiogram import Bot
 from aiogram.fsm.state import State
 from aiogram.types import BufferedInputFile, CallbackQuery
 from aiogram.utils.chat_action import ChatActionSender
 from aiogram_dialog import DialogManager, ShowMode, Window
+from aiogram_dialog.manager.message_manager import MessageManager
 from aiogram_dialog.widgets.kbd import SwitchTo
 from aiogram_dialog.widgets.text import Format
 
@@ -17,6 +19,27 @@ from bot.analysis import Busy, ImageRejected
 from bot.downloads import Gone, TooBig, fetch
 
 log = logging.getLogger(__name__)
+
+# Button presses our handlers answered themselves (a toast, or at once before slow work), newest last.
+_answered: OrderedDict[str, None] = OrderedDict()
+_ANSWERED_KEPT = 1024
+
+
+async def answer(callback: CallbackQuery, text: str | None = None, show_alert: bool = False) -> None:
+    """Answer a button press now; aiogram-dialog will then not answer it a second time."""
+    _answered[callback.id] = None
+    while len(_answered) > _ANSWERED_KEPT:
+        _answered.popitem(last=False)
+    await callback.answer(text, show_alert=show_alert)
+
+
+class AnswerOnceMessageManager(MessageManager):
+    """aiogram-dialog answers every press after its handler; Telegram refuses a second answer to the same press."""
+
+    async def answer_callback(self, bot: Bot, callback_query: CallbackQuery) -> None:
+        if _answered.pop(callback_query.id, 0) is None:
+            return
+        await super().answer_callback(bot, callback_query)
 
 
 async def labels_getter(**_kwargs) -> dict:
@@ -40,7 +63,7 @@ def help_window(state: State, back_to: State) -> Window:
 
 async def on_new_check(callback: CallbackQuery, _button, manager: DialogManager) -> None:
     manager.show_mode = ShowMode.NO_UPDATE  # the verdict and its buttons stay as they are
-    await callback.answer(texts.send_another())
+    await answer(callback, texts.send_another())
 
 
 async def send_why(callback: CallbackQuery, manager: DialogManager, verdict_id: int) -> None:
@@ -51,9 +74,9 @@ async def send_why(callback: CallbackQuery, manager: DialogManager, verdict_id: 
     verdicts, analyst = data["verdicts"], data["analyst"]
     record = await verdicts.get(callback.from_user.id, verdict_id)
     if record is None:
-        await callback.answer(texts.too_old(), show_alert=True)
+        await answer(callback, texts.too_old(), show_alert=True)
         return
-    await callback.answer()
+    await answer(callback)  # at once: the heatmap takes a moment
     caption = texts.overlay_caption(record.verdict, record.p_fake)
     chat_id = callback.message.chat.id if callback.message else record.chat_id
     if record.overlay_file_id:

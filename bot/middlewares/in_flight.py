@@ -37,13 +37,25 @@ class InFlightMiddleware(BaseMiddleware):
             self._tasks.discard(task)
 
     async def drain(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds for updates in progress; returns how many were still unfinished."""
+        """Wait up to ``timeout`` seconds for updates in progress; returns how many were still unfinished.
+
+        An update can start follow-up work as it ends (aiogram-dialog shows a new verdict from a task of its own),
+        so this waits until nothing is in flight, not only for what was in flight when it was called.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         current = asyncio.current_task()
-        pending = {task for task in self._tasks if task is not current and not task.done()}
-        if not pending:
-            return 0
-        log.info("finishing %d answers in progress (up to %.0f s)", len(pending), timeout)
-        _done, unfinished = await asyncio.wait(pending, timeout=timeout)
-        if unfinished:
-            log.warning("dropping %d answers still unfinished after %.0f s", len(unfinished), timeout)
-        return len(unfinished)
+        announced = False
+        while True:
+            await asyncio.sleep(0.05)  # let work scheduled by finishing handlers begin
+            pending = {task for task in self._tasks if task is not current and not task.done()}
+            if not pending:
+                return 0
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("dropping %d answers still unfinished after %.0f s", len(pending), timeout)
+                return len(pending)
+            if not announced:
+                log.info("finishing %d answers in progress (up to %.0f s)", len(pending), timeout)
+                announced = True
+            await asyncio.wait(pending, timeout=remaining)

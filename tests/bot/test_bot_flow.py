@@ -73,6 +73,12 @@ async def fake():
     async with FakeTelegram() as server:
         yield server
     assert server.server_errors == []
+    refused = [
+        (call.method, call.status)
+        for call in server.calls
+        if call.status not in (None, 200) and call.method != "getFile"  # getFile refuses files over 20 MB
+    ]
+    assert refused == [], "the bot made a request that Telegram refuses (e.g. a second answer to a button press)"
 
 
 @pytest.fixture
