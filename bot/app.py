@@ -37,7 +37,11 @@ COMMANDS = {
 
 
 def build_bot(config: Config) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_url)) if config.api_url else AiohttpSession()
+    if config.api_url:
+        # A server started with --local answers getFile with a path on its own disk, which aiogram then reads.
+        session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_url, is_local=config.api_local))
+    else:
+        session = AiohttpSession()
     return Bot(
         config.bot_token,
         session=session,
@@ -72,8 +76,13 @@ def error_handlers(i18n: PoI18n):
     return on_stale_button, on_error
 
 
-def build_dispatcher(config: Config, storage, analyst, verdicts: VerdictStore) -> tuple[Dispatcher, InFlightMiddleware]:
-    """The Dispatcher, with the models and stores reachable from every handler by argument name."""
+def build_dispatcher(
+    config: Config, storage, analyst, verdicts: VerdictStore, message_manager=None
+) -> tuple[Dispatcher, InFlightMiddleware]:
+    """The Dispatcher, with the models and stores reachable from every handler by argument name.
+
+    ``message_manager`` replaces aiogram-dialog's (tests pass its ``MockMessageManager``).
+    """
     dispatcher = Dispatcher(storage=storage, config=config, analyst=analyst, verdicts=verdicts)
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
@@ -87,7 +96,7 @@ def build_dispatcher(config: Config, storage, analyst, verdicts: VerdictStore) -
     dispatcher.errors.register(on_error)
     dispatcher.include_routers(*all_routers())
     dispatcher.include_routers(*all_dialogs())
-    setup_dialogs(dispatcher, message_manager=AnswerOnceMessageManager())
+    setup_dialogs(dispatcher, message_manager=message_manager or AnswerOnceMessageManager())
 
     async def on_startup(bot: Bot) -> None:
         await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook cannot both be set

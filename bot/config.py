@@ -53,6 +53,15 @@ def _api_url(env: Mapping[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _admins(env: Mapping[str, str]) -> frozenset[int]:
     raw = env.get("ADMIN_IDS", "").replace(";", ",")
     ids = set()
@@ -69,6 +78,7 @@ class Config:
 
     bot_token: str = field(repr=False)
     api_url: str | None = None
+    api_local: bool = False
     mode: str = "polling"
     data_dir: Path = Path("data")
     weights_dir: Path = ROOT / "weights"
@@ -96,9 +106,13 @@ class Config:
         log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        api_url, api_local = _api_url(env), _flag(env, "TELEGRAM_API_LOCAL")
+        if api_local and api_url is None:
+            raise ConfigError("TELEGRAM_API_LOCAL needs TELEGRAM_API_URL: the address of your local Bot API server")
         return cls(
             bot_token=_token(env),
-            api_url=_api_url(env),
+            api_url=api_url,
+            api_local=api_local,
             mode=mode,
             data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
             weights_dir=weights_dir,

@@ -26,6 +26,7 @@ def test_every_setting_is_read():
     config = Config.from_env(
         env(
             TELEGRAM_API_URL="http://127.0.0.1:8081/",
+            TELEGRAM_API_LOCAL="yes",
             BOT_MODE="Polling",
             DATA_DIR="/data",
             ADMIN_IDS="1, 22;333",
@@ -36,7 +37,7 @@ def test_every_setting_is_read():
             LOG_LEVEL="debug",
         )
     )
-    assert config.api_url == "http://127.0.0.1:8081" and config.data_dir == Path("/data")
+    assert config.api_url == "http://127.0.0.1:8081" and config.api_local and config.data_dir == Path("/data")
     assert config.admin_ids == {1, 22, 333}
     assert (config.workers, config.queue_limit, config.rate_per_minute, config.drain_seconds) == (2, 5, 7, 3)
     assert config.log_level == "DEBUG"
@@ -53,6 +54,8 @@ def test_every_setting_is_read():
         ({"BOT_TOKEN": TOKEN + " x"}, "BOT_TOKEN is malformed"),
         ({"TELEGRAM_API_URL": "ftp://host"}, "TELEGRAM_API_URL must be an http"),
         ({"TELEGRAM_API_URL": "localhost:8081"}, "TELEGRAM_API_URL must be an http"),
+        ({"TELEGRAM_API_LOCAL": "true"}, "TELEGRAM_API_LOCAL needs TELEGRAM_API_URL"),
+        ({"TELEGRAM_API_URL": "http://h:1", "TELEGRAM_API_LOCAL": "maybe"}, "TELEGRAM_API_LOCAL must be true or false"),
         ({"BOT_MODE": "webhook"}, "BOT_MODE must be polling"),
         ({"ADMIN_IDS": "12,alice"}, "ADMIN_IDS must be Telegram user ids"),
         ({"QUEUE_LIMIT": "0"}, "QUEUE_LIMIT must be at least 1"),
@@ -67,24 +70,13 @@ def test_bad_settings_are_refused_with_what_to_do(values, message):
     assert TOKEN.split(":")[1] not in str(raised.value)
 
 
-def test_a_missing_token_fails_fast_from_the_command_line(tmp_path):
-    import os
-    import subprocess
-    import sys
+@pytest.mark.parametrize("local", [False, True])
+async def test_the_bot_talks_to_the_configured_server(local):
+    from bot.app import build_bot
 
-    clean = {key: value for key, value in os.environ.items() if key != "BOT_TOKEN"}
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-m", "bot"], cwd=root, env=clean, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 2
-    assert "BOT_TOKEN is not set" in result.stderr and "Traceback" not in result.stderr
-    bad = subprocess.run(
-        [sys.executable, "-m", "bot"],
-        cwd=root,
-        env={**clean, "BOT_TOKEN": "123:" + "x" * 40 + "!"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert bad.returncode == 2 and "malformed" in bad.stderr and "x" * 40 not in bad.stderr
+    bot = build_bot(Config.from_env(env(TELEGRAM_API_URL="http://10.0.0.5:8081", TELEGRAM_API_LOCAL=str(local))))
+    try:
+        assert bot.session.api.api_url(TOKEN, "getMe") == f"http://10.0.0.5:8081/bot{TOKEN}/getMe"
+        assert bot.session.api.is_local is local
+    finally:
+        await bot.session.close()

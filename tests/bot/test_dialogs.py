@@ -1,0 +1,119 @@
+"""The verdict and album windows with aiogram-dialog's own test tools (no HTTP, no models)."""
+
+from __future__ import annotations
+
+import pytest
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram_dialog import DialogManager, StartMode
+from aiogram_dialog.test_tools import BotClient, MockMessageManager
+from aiogram_dialog.test_tools.keyboard import InlineButtonTextLocator
+
+from bot.app import build_dispatcher
+from bot.config import Config
+from bot.storage import SQLiteStorage
+from bot.verdicts import VerdictStore
+from dialogs.album import FAILED, VERDICT_IDS
+from dialogs.check import VERDICT_ID
+from dialogs.states import Album, Check
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+USER = 1
+
+
+def opener() -> Router:
+    """/check ID and /album ID,ID,... open the dialogs the way the picture handler does, minus the models."""
+    router = Router(name="opener")
+
+    @router.message(Command("check"))
+    async def open_check(message: Message, command: CommandObject, dialog_manager: DialogManager) -> None:
+        await dialog_manager.start(Check.verdict, data={VERDICT_ID: int(command.args)}, mode=StartMode.RESET_STACK)
+
+    @router.message(Command("album"))
+    async def open_album(message: Message, command: CommandObject, dialog_manager: DialogManager) -> None:
+        ids = [int(part) for part in command.args.split(",")]
+        failed = [[len(ids) + 1, "I could not read this picture: truncated."]]
+        await dialog_manager.start(Album.summary, data={VERDICT_IDS: ids, FAILED: failed}, mode=StartMode.RESET_STACK)
+
+    return router
+
+
+@pytest.fixture
+async def world(tmp_path):
+    storage = SQLiteStorage(tmp_path / "dialogs.sqlite3")
+    verdicts = VerdictStore(tmp_path / "verdicts.sqlite3")
+    messages = MockMessageManager()
+    config = Config(bot_token=TOKEN, data_dir=tmp_path)
+    dispatcher, _in_flight = build_dispatcher(config, storage, None, verdicts, message_manager=messages)
+    dispatcher.include_router(opener())
+    dispatcher.sub_routers.insert(0, dispatcher.sub_routers.pop())  # before the router that answers everything
+    yield BotClient(dispatcher, user_id=USER, chat_id=USER), messages, verdicts
+    verdicts.close()
+    await storage.close()
+
+
+async def add(verdicts: VerdictStore, p_fake: float, verdict: str, user_id: int = USER, **extra):
+    record = {"kind": "photo", "file_name": None, "evidence": [], **extra}
+    return await verdicts.add(
+        user_id=user_id,
+        chat_id=user_id,
+        file_id=f"file-{p_fake}",
+        file_unique_id=f"unique-{p_fake}",
+        p_fake=p_fake,
+        verdict=verdict,
+        member_p_fake={"a": p_fake, "b": p_fake},
+        **record,
+    )
+
+
+def button_texts(message: Message) -> list[str]:
+    return [button.text for row in message.reply_markup.inline_keyboard for button in row]
+
+
+async def test_the_verdict_window_and_its_help(world):
+    client, messages, verdicts = world
+    record = await add(verdicts, 0.93, "FAKE", evidence=["generator:Midjourney"])
+    await client.send(f"/check {record.id}")
+    shown = messages.one_message()
+    assert "93%" in shown.text and "Midjourney" in shown.text
+    assert button_texts(shown) == ["Why?", "Help", "New check"]
+
+    messages.reset_history()
+    await client.click(shown, InlineButtonTextLocator("Help"))
+    help_shown = messages.one_message()
+    assert "How it works" in help_shown.text and button_texts(help_shown) == ["Back to the verdict"]
+
+    messages.reset_history()
+    await client.click(help_shown, InlineButtonTextLocator("Back to the verdict"))
+    assert messages.one_message().text == shown.text
+
+
+async def test_new_check_keeps_the_verdict_and_answers_with_a_hint(world):
+    client, messages, verdicts = world
+    record = await add(verdicts, 0.12, "REAL")
+    await client.send(f"/check {record.id}")
+    shown = messages.one_message()
+    messages.reset_history()
+    await client.click(shown, InlineButtonTextLocator("New check"))
+    assert messages.sent_messages == [], "the verdict stays as it is"
+
+
+async def test_someone_elses_verdict_is_not_shown(world):
+    client, messages, verdicts = world
+    theirs = await add(verdicts, 0.99, "FAKE", user_id=777, evidence=["camera:Canon EOS 5D"])
+    await client.send(f"/check {theirs.id}")
+    shown = messages.one_message()
+    assert "99%" not in shown.text and "Canon" not in shown.text
+    assert "too old" in shown.text
+
+
+async def test_the_album_window_lists_every_picture_and_each_failure(world):
+    client, messages, verdicts = world
+    records = [await add(verdicts, p, v) for p, v in ((0.91, "FAKE"), (0.08, "REAL"), (0.52, "UNSURE"))]
+    await client.send("/album " + ",".join(str(record.id) for record in records))
+    shown = messages.one_message()
+    assert "Album: 3 pictures checked" in shown.text
+    assert "1. " in shown.text and "91%" in shown.text and "8%" in shown.text and "52%" in shown.text
+    assert "4. ⚠️ not checked: I could not read this picture" in shown.text
+    assert button_texts(shown) == ["Why? 1", "Why? 2", "Why? 3", "Help", "New check"]
