@@ -21,8 +21,7 @@ from bot.handlers import all_routers
 from bot.i18n import LanguageMiddleware, PoI18n, build_i18n, locale_for
 from bot.middlewares.album import AlbumMiddleware
 from bot.middlewares.in_flight import InFlightMiddleware
-from bot.storage import SQLiteStorage
-from bot.verdicts import VerdictStore
+from bot.stores import Stores, open_stores
 from dialogs import all_dialogs
 from dialogs.common import AnswerOnceMessageManager
 
@@ -77,13 +76,19 @@ def error_handlers(i18n: PoI18n):
 
 
 def build_dispatcher(
-    config: Config, storage, analyst, verdicts: VerdictStore, message_manager=None
+    config: Config, stores: Stores, analyst, message_manager=None
 ) -> tuple[Dispatcher, InFlightMiddleware]:
     """The Dispatcher, with the models and stores reachable from every handler by argument name.
 
     ``message_manager`` replaces aiogram-dialog's (tests pass its ``MockMessageManager``).
     """
-    dispatcher = Dispatcher(storage=storage, config=config, analyst=analyst, verdicts=verdicts)
+    dispatcher = Dispatcher(
+        storage=stores.storage,
+        config=config,
+        analyst=analyst,
+        verdicts=stores.verdicts,
+        limiter=stores.limiter,
+    )
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
     i18n = build_i18n()
@@ -96,10 +101,13 @@ def build_dispatcher(
     dispatcher.errors.register(on_error)
     dispatcher.include_routers(*all_routers())
     dispatcher.include_routers(*all_dialogs())
-    setup_dialogs(dispatcher, message_manager=message_manager or AnswerOnceMessageManager())
+    setup_dialogs(
+        dispatcher,
+        message_manager=message_manager or AnswerOnceMessageManager(),
+        events_isolation=stores.events_isolation,
+    )
 
     async def on_startup(bot: Bot) -> None:
-        await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook cannot both be set
         for language, commands in COMMANDS.items():
             await bot.set_my_commands(commands, language_code=None if language == "en" else language)
         me = await bot.get_me()
@@ -116,19 +124,27 @@ def build_dispatcher(
 
 
 async def run(config: Config) -> None:
-    """Load everything once, then poll until SIGTERM or SIGINT; in-flight answers are finished first."""
+    """Run the bot in the configured mode until SIGTERM or SIGINT."""
+    if config.mode == "webhook":
+        from bot.webhook import run_webhook
+
+        await run_webhook(config)
+    else:
+        await run_polling(config)
+
+
+async def run_polling(config: Config) -> None:
+    """Load everything once, then poll; on SIGTERM or SIGINT the answers in progress are finished first."""
     from bot.analysis import Analyst  # imports TensorFlow: only when the bot really starts
 
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    storage = SQLiteStorage(config.data_dir / "dialogs.sqlite3")
-    verdicts = VerdictStore(config.data_dir / "verdicts.sqlite3")
+    stores = await open_stores(config)
     analyst = await asyncio.to_thread(Analyst.load, config.weights_dir, config.workers, config.queue_limit)
     bot = build_bot(config)
-    dispatcher, _in_flight = build_dispatcher(config, storage, analyst, verdicts)
+    dispatcher, _in_flight = build_dispatcher(config, stores, analyst)
     try:
+        await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook cannot both be set
         await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(), polling_timeout=20)
     finally:
         analyst.close()
-        verdicts.close()
-        await storage.close()
+        await stores.close()
         log.info("stopped")

@@ -9,7 +9,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("polling",)
+MODES = ("polling", "webhook")
+# Telegram's rule for secret_token: 1 to 256 of these characters.
+SECRET_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,30 @@ def _api_url(env: Mapping[str, str]) -> str | None:
     return raw.rstrip("/")
 
 
+def _webhook(env: Mapping[str, str]) -> tuple[str, str]:
+    url = env.get("WEBHOOK_URL", "").strip()
+    parts = urlsplit(url)
+    if not url:
+        raise ConfigError("BOT_MODE=webhook needs WEBHOOK_URL: the public https address Telegram posts updates to")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"WEBHOOK_URL must be an https URL such as https://my-bot.amvera.io/webhook, got {url!r}")
+    secret = env.get("WEBHOOK_SECRET", "").strip()
+    if not secret:
+        raise ConfigError("BOT_MODE=webhook needs WEBHOOK_SECRET: 16 or more random letters, digits, _ or -")
+    if len(secret) > 256 or not set(secret) <= SECRET_CHARACTERS:
+        raise ConfigError("WEBHOOK_SECRET may hold only letters, digits, _ and -, at most 256 of them")
+    return url, secret
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("REDIS_URL", "").strip()
+    if not raw:
+        return None
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL must look like redis://host:6379/0 (or rediss:// or unix://)")
+    return raw
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):
@@ -80,6 +106,11 @@ class Config:
     api_url: str | None = None
     api_local: bool = False
     mode: str = "polling"
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    host: str = "0.0.0.0"
+    port: int = 8080
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
     data_dir: Path = Path("data")
     weights_dir: Path = ROOT / "weights"
     admin_ids: frozenset[int] = frozenset()
@@ -99,7 +130,8 @@ class Config:
         env = os.environ if env is None else env
         mode = env.get("BOT_MODE", "polling").strip().lower() or "polling"
         if mode not in MODES:
-            raise ConfigError(f"BOT_MODE must be {' or '.join(MODES)} (webhook mode is not built yet), got {mode!r}")
+            raise ConfigError(f"BOT_MODE must be {' or '.join(MODES)}, got {mode!r}")
+        webhook_url, webhook_secret = _webhook(env) if mode == "webhook" else (None, None)
         weights_dir = Path(env.get("WEIGHTS_DIR", "").strip() or ROOT / "weights")
         if not (weights_dir / "manifest.json").is_file():
             raise ConfigError(f"WEIGHTS_DIR {weights_dir} has no manifest.json: point it at the shipped weights/")
@@ -114,7 +146,13 @@ class Config:
             api_url=api_url,
             api_local=api_local,
             mode=mode,
-            data_dir=Path(env.get("DATA_DIR", "").strip() or "data"),
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            host=env.get("WEB_HOST", "").strip() or "0.0.0.0",
+            port=_positive_int(env, "PORT", 8080),
+            redis_url=_redis_url(env),
+            # Amvera sets AMVERA=1 and mounts its persistent storage at /data.
+            data_dir=Path(env.get("DATA_DIR", "").strip() or ("/data" if env.get("AMVERA") == "1" else "data")),
             weights_dir=weights_dir,
             admin_ids=_admins(env),
             workers=_positive_int(env, "ANALYSIS_WORKERS", 1),

@@ -15,31 +15,13 @@ from PIL import Image
 
 from bot.app import build_bot, build_dispatcher
 from bot.config import Config
-from bot.storage import SQLiteStorage
-from bot.verdicts import VerdictStore
+from bot.stores import open_stores
 from tests.bot.fake_telegram import FakeTelegram
+from tests.bot.helpers import buttons, jpeg
 from tests.images import encode, photo_like
 
 USER = 1001
 OTHER_USER = 1002
-
-
-@pytest.fixture(scope="module")
-def analyst_parts():
-    """An untrained two-member ensemble at 64 px and its explainer, built once for the module."""
-    from ensemble.classifier import build_classifier
-    from ensemble.detector import Detector
-    from explain.explainer import Explainer
-
-    models = [build_classifier("lite0", 64, imagenet=False, name=f"tiny{i}") for i in range(2)]
-    manifest = {
-        "members": [{"name": f"tiny{i}", "input_size": 64, "held_out_fold": i} for i in range(2)],
-        "calibration": {"scale": 1.0, "shift": 0.0},
-        "unsure": {"half_width": 0.1},
-        "preprocess": {"policy": "crop"},
-    }
-    detector = Detector(manifest, models)
-    return detector, Explainer(detector, image_format="jpeg")
 
 
 class RunningBot:
@@ -47,13 +29,13 @@ class RunningBot:
 
     def __init__(self, fake: FakeTelegram, config: Config, analyst) -> None:
         self.fake, self.config, self.analyst = fake, config, analyst
-        self.storage = SQLiteStorage(config.data_dir / "dialogs.sqlite3")
-        self.verdicts = VerdictStore(config.data_dir / "verdicts.sqlite3")
-        self.bot = build_bot(config)
-        self.dispatcher, self.in_flight = build_dispatcher(config, self.storage, analyst, self.verdicts)
         self.task: asyncio.Task | None = None
 
     async def start(self) -> RunningBot:
+        self.stores = await open_stores(self.config)
+        self.verdicts = self.stores.verdicts
+        self.bot = build_bot(self.config)
+        self.dispatcher, self.in_flight = build_dispatcher(self.config, self.stores, self.analyst)
         self.task = asyncio.create_task(
             self.dispatcher.start_polling(self.bot, handle_signals=False, polling_timeout=1)
         )
@@ -64,8 +46,7 @@ class RunningBot:
         if self.task is not None and not self.task.done():
             await self.dispatcher.stop_polling()
             await asyncio.wait_for(self.task, 30)
-        self.verdicts.close()
-        await self.storage.close()
+        await self.stores.close()
 
 
 @pytest.fixture
@@ -100,16 +81,6 @@ async def running(fake, config, analyst):
     bot = await RunningBot(fake, config, analyst).start()
     yield bot
     await bot.stop()
-
-
-def jpeg(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
-    return encode(photo_like(width, height, seed), "JPEG", quality=90)
-
-
-def buttons(message: dict) -> dict[str, str]:
-    """Button text -> callback_data of a message's inline keyboard."""
-    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-    return {button["text"]: button["callback_data"] for row in rows for button in row}
 
 
 async def next_bot_message(fake: FakeTelegram, chat_id: int, seen: int, timeout: float = 30.0) -> dict:

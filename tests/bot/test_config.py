@@ -43,6 +43,27 @@ def test_every_setting_is_read():
     assert config.log_level == "DEBUG"
 
 
+def test_webhook_mode_redis_and_amvera_defaults():
+    config = Config.from_env(
+        env(
+            BOT_MODE="webhook",
+            WEBHOOK_URL="https://my-bot.amvera.io/telegram",
+            WEBHOOK_SECRET="s3cret_-token",
+            PORT="80",
+            REDIS_URL="redis://:pa55@redis:6379/0",
+            AMVERA="1",
+        )
+    )
+    assert (config.mode, config.webhook_url, config.webhook_secret) == (
+        "webhook",
+        "https://my-bot.amvera.io/telegram",
+        "s3cret_-token",
+    )
+    assert (config.host, config.port, config.data_dir) == ("0.0.0.0", 80, Path("/data"))
+    assert config.redis_url == "redis://:pa55@redis:6379/0"
+    assert "s3cret" not in repr(config) and "pa55" not in repr(config)
+
+
 @pytest.mark.parametrize(
     "values, message",
     [
@@ -56,7 +77,16 @@ def test_every_setting_is_read():
         ({"TELEGRAM_API_URL": "localhost:8081"}, "TELEGRAM_API_URL must be an http"),
         ({"TELEGRAM_API_LOCAL": "true"}, "TELEGRAM_API_LOCAL needs TELEGRAM_API_URL"),
         ({"TELEGRAM_API_URL": "http://h:1", "TELEGRAM_API_LOCAL": "maybe"}, "TELEGRAM_API_LOCAL must be true or false"),
-        ({"BOT_MODE": "webhook"}, "BOT_MODE must be polling"),
+        ({"BOT_MODE": "sometimes"}, "BOT_MODE must be polling or webhook"),
+        ({"BOT_MODE": "webhook"}, "BOT_MODE=webhook needs WEBHOOK_URL"),
+        ({"BOT_MODE": "webhook", "WEBHOOK_URL": "my-bot.example"}, "WEBHOOK_URL must be an https URL"),
+        ({"BOT_MODE": "webhook", "WEBHOOK_URL": "https://b.example/hook"}, "BOT_MODE=webhook needs WEBHOOK_SECRET"),
+        (
+            {"BOT_MODE": "webhook", "WEBHOOK_URL": "https://b.example/hook", "WEBHOOK_SECRET": "with space"},
+            "WEBHOOK_SECRET may hold only",
+        ),
+        ({"PORT": "http"}, "PORT must be a whole number"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must look like redis://"),
         ({"ADMIN_IDS": "12,alice"}, "ADMIN_IDS must be Telegram user ids"),
         ({"QUEUE_LIMIT": "0"}, "QUEUE_LIMIT must be at least 1"),
         ({"RATE_LIMIT_PER_MINUTE": "many"}, "RATE_LIMIT_PER_MINUTE must be a whole number"),

@@ -12,7 +12,7 @@ from aiogram_dialog.test_tools.keyboard import InlineButtonTextLocator
 
 from bot.app import build_dispatcher
 from bot.config import Config
-from bot.storage import SQLiteStorage
+from bot.stores import open_stores
 from bot.verdicts import VerdictStore
 from dialogs.album import FAILED, VERDICT_IDS
 from dialogs.check import VERDICT_ID
@@ -41,16 +41,15 @@ def opener() -> Router:
 
 @pytest.fixture
 async def world(tmp_path):
-    storage = SQLiteStorage(tmp_path / "dialogs.sqlite3")
-    verdicts = VerdictStore(tmp_path / "verdicts.sqlite3")
-    messages = MockMessageManager()
     config = Config(bot_token=TOKEN, data_dir=tmp_path)
-    dispatcher, _in_flight = build_dispatcher(config, storage, None, verdicts, message_manager=messages)
+    stores = await open_stores(config)
+    verdicts = stores.verdicts
+    messages = MockMessageManager()
+    dispatcher, _in_flight = build_dispatcher(config, stores, None, message_manager=messages)
     dispatcher.include_router(opener())
     dispatcher.sub_routers.insert(0, dispatcher.sub_routers.pop())  # before the router that answers everything
     yield BotClient(dispatcher, user_id=USER, chat_id=USER), messages, verdicts
-    verdicts.close()
-    await storage.close()
+    await stores.close()
 
 
 async def add(verdicts: VerdictStore, p_fake: float, verdict: str, user_id: int = USER, **extra):

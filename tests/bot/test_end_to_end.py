@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.bot import helpers
 from tests.bot.fake_telegram import FakeTelegram
+from tests.bot.helpers import buttons
 from tests.images import encode, photo_like
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,13 +76,8 @@ class BotProcess:
         self._log.close()
 
 
-def jpeg(seed: int, width: int = 1280, height: int = 960) -> bytes:
-    return encode(photo_like(width, height, seed), "JPEG", quality=87)
-
-
-def buttons(message: dict) -> dict[str, str]:
-    rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-    return {button["text"]: button["callback_data"] for row in rows for button in row}
+def jpeg(seed: int) -> bytes:
+    return helpers.jpeg(1280, 960, seed)
 
 
 def answer(fake: FakeTelegram, user: int, send, timeout: float = ANSWER_TIMEOUT) -> dict:
