@@ -23,7 +23,7 @@ from typing import Literal, get_args
 
 from bot.storage import SQLiteDatabase
 
-__all__ = ["Kind", "Verdict", "VerdictRecord", "VerdictStore"]
+__all__ = ["Kind", "Verdict", "VerdictRecord", "VerdictStore", "checked_fields"]
 
 Kind = Literal["photo", "document"]
 Verdict = Literal["FAKE", "REAL", "UNSURE"]
@@ -136,6 +136,24 @@ def _probability(name: str, value: float) -> float:
     return value
 
 
+def checked_fields(
+    kind: str, verdict: str, p_fake: float, member_p_fake: Mapping[str, float], evidence: Iterable[str]
+) -> tuple[float, dict[str, float], list[str]]:
+    """Validate a new record's fields (for every store); returns p_fake, member_p_fake and evidence, normalised.
+
+    Raises:
+        ValueError: ``kind`` or ``verdict`` is not one of the allowed values, or a probability is outside
+            [0, 1] or NaN.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if verdict not in _VERDICTS:
+        raise ValueError(f"verdict must be one of {_VERDICTS}, got {verdict!r}")
+    p_fake = _probability("p_fake", p_fake)
+    members = {str(name): _probability(f"member_p_fake[{name!r}]", p) for name, p in member_p_fake.items()}
+    return p_fake, members, [str(line) for line in evidence]
+
+
 class VerdictStore:
     """Verdict records in SQLite, readable only by the user they belong to.
 
@@ -188,13 +206,7 @@ class VerdictStore:
             ValueError: ``kind`` or ``verdict`` is not one of the allowed values, or a probability is outside
                 [0, 1] or NaN.
         """
-        if kind not in _KINDS:
-            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-        if verdict not in _VERDICTS:
-            raise ValueError(f"verdict must be one of {_VERDICTS}, got {verdict!r}")
-        p_fake = _probability("p_fake", p_fake)
-        members = {str(name): _probability(f"member_p_fake[{name!r}]", p) for name, p in member_p_fake.items()}
-        lines = [str(line) for line in evidence]
+        p_fake, members, lines = checked_fields(kind, verdict, p_fake, member_p_fake, evidence)
         created_at = self._clock()
         values = (
             user_id,

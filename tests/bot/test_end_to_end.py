@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,62 +17,12 @@ from PIL import Image
 
 from tests.bot import helpers
 from tests.bot.fake_telegram import FakeTelegram
-from tests.bot.helpers import buttons
+from tests.bot.helpers import BotProcess, buttons
 from tests.images import encode, photo_like
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = 501
-START_TIMEOUT = 300  # loading TensorFlow and three members on a busy 2-core machine
 ANSWER_TIMEOUT = 120
-
-
-class BotProcess:
-    """``python -m bot`` with its stderr in a file (a pipe could fill up and stall it)."""
-
-    def __init__(self, fake: FakeTelegram, data_dir: Path, log_path: Path, **env: str) -> None:
-        self.fake = fake
-        self.log_path = log_path
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
-        environment.update(
-            BOT_TOKEN=fake.token,
-            TELEGRAM_API_URL=fake.base_url,
-            DATA_DIR=str(data_dir),
-            LOG_LEVEL="DEBUG",  # the most talkative level, so the token check below means something
-            PYTHONUNBUFFERED="1",
-            **env,
-        )
-        self._log = log_path.open("ab")
-        getupdates_before = len(fake.calls_of("getUpdates"))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot"], cwd=ROOT, env=environment, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        try:
-            fake.wait_for_sync(
-                lambda: len(fake.calls_of("getUpdates")) > getupdates_before or self.process.poll() is not None,
-                timeout=START_TIMEOUT,
-                what="the bot to start polling",
-            )
-        except AssertionError:
-            self.kill()
-            raise
-        assert self.process.poll() is None, f"the bot exited during start-up:\n{self.log}"
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 60) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            self.kill()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
 
 
 def jpeg(seed: int) -> bytes:

@@ -1,0 +1,192 @@
+"""The bot's state in Redis, shared by several replicas (``REDIS_URL``).
+
+* dialog state: aiogram's ``RedisStorage`` (aiogram-dialog stacks and contexts are FSM data there), with
+  ``RedisEventIsolation`` so that two replicas never handle the same chat's dialog at once;
+* verdict records: one hash per verdict, keyed by user and id, so any replica can answer "Why?" for a
+  verdict another replica gave, and a user can never read another user's verdict;
+* rate limits: one sliding window per user, counted by a Lua script on the Redis server's own clock, so
+  all replicas count together.
+
+Keys start with ``aid:`` ("AI detector"); records expire after ``RETENTION_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.config import ConfigError
+from bot.middlewares.rate_limit import WINDOW_SECONDS, Decision
+from bot.stores import Stores
+from bot.verdicts import VerdictRecord, checked_fields
+
+PREFIX = "aid"
+RETENTION_SECONDS = 180 * 24 * 3600  # a verdict's buttons work for half a year
+RECENT_KEPT = 100  # per user, for recent()
+
+
+async def open_redis_stores(url: str) -> Stores:
+    """Connect and check Redis; ``ConfigError`` (without the password) when it cannot be reached."""
+    redis = Redis.from_url(url)
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as error:
+        await redis.aclose()
+        where = redis.connection_pool.connection_kwargs
+        place = where.get("path") or f"{where.get('host')}:{where.get('port')}"
+        raise ConfigError(f"cannot reach Redis at {place} (REDIS_URL): {type(error).__name__}") from None
+    keys = DefaultKeyBuilder(prefix=f"{PREFIX}:fsm", with_destiny=True)  # aiogram-dialog needs destinies
+    return Stores(
+        storage=RedisStorage(redis, key_builder=keys),
+        verdicts=RedisVerdictStore(redis),
+        limiter=RedisRateLimiter(redis),
+        events_isolation=RedisEventIsolation(redis, key_builder=keys),
+        shared=True,
+    )
+
+
+def _record_key(user_id: int, verdict_id: int) -> str:
+    return f"{PREFIX}:verdict:{int(user_id)}:{int(verdict_id)}"
+
+
+def _decode(values: Mapping[bytes, bytes]) -> VerdictRecord:
+    field = {key.decode(): value.decode() for key, value in values.items()}
+    return VerdictRecord(
+        id=int(field["id"]),
+        user_id=int(field["user_id"]),
+        chat_id=int(field["chat_id"]),
+        file_id=field["file_id"],
+        file_unique_id=field["file_unique_id"],
+        kind=field["kind"],
+        file_name=field.get("file_name") or None,
+        p_fake=float(field["p_fake"]),
+        verdict=field["verdict"],
+        member_p_fake=json.loads(field["member_p_fake"]),
+        evidence=json.loads(field["evidence"]),
+        overlay_file_id=field.get("overlay_file_id") or None,
+        created_at=float(field["created_at"]),
+    )
+
+
+# Set the overlay only on a record that still exists (HSET would otherwise create a stray half record).
+_SET_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'overlay_file_id', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+class RedisVerdictStore:
+    """``bot.verdicts.VerdictStore``'s interface, in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._set_if_exists = redis.register_script(_SET_IF_EXISTS)
+
+    async def add(
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        file_id: str,
+        file_unique_id: str,
+        kind: str,
+        file_name: str | None,
+        p_fake: float,
+        verdict: str,
+        member_p_fake: Mapping[str, float],
+        evidence: Iterable[str] = (),
+    ) -> VerdictRecord:
+        p_fake, members, lines = checked_fields(kind, verdict, p_fake, member_p_fake, evidence)
+        verdict_id = int(await self.redis.incr(f"{PREFIX}:verdict:next"))
+        record = VerdictRecord(
+            verdict_id, user_id, chat_id, file_id, file_unique_id, kind, file_name, p_fake, verdict,
+            members, lines, None, time.time(),
+        )  # fmt: skip
+        key, recent = _record_key(user_id, verdict_id), f"{PREFIX}:recent:{int(user_id)}"
+        mapping: dict[str, Any] = {
+            "id": verdict_id,
+            "user_id": user_id,
+            "chat_id": chat_id,
+            "file_id": file_id,
+            "file_unique_id": file_unique_id,
+            "kind": kind,
+            "file_name": file_name or "",
+            "p_fake": repr(p_fake),
+            "verdict": verdict,
+            "member_p_fake": json.dumps(members),
+            "evidence": json.dumps(lines, ensure_ascii=False),
+            "created_at": repr(record.created_at),
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, RETENTION_SECONDS)
+            pipe.zadd(recent, {str(verdict_id): verdict_id})
+            pipe.zremrangebyrank(recent, 0, -RECENT_KEPT - 1)
+            pipe.expire(recent, RETENTION_SECONDS)
+            await pipe.execute()
+        return record
+
+    async def get(self, user_id: int, verdict_id: int) -> VerdictRecord | None:
+        values = await self.redis.hgetall(_record_key(user_id, verdict_id))
+        return _decode(values) if values else None
+
+    async def set_overlay(self, user_id: int, verdict_id: int, file_id: str) -> bool:
+        return bool(await self._set_if_exists(keys=[_record_key(user_id, verdict_id)], args=[file_id]))
+
+    async def recent(self, user_id: int, limit: int = 10) -> list[VerdictRecord]:
+        ids = await self.redis.zrevrange(f"{PREFIX}:recent:{int(user_id)}", 0, max(0, limit - 1))
+        records = [await self.get(user_id, int(verdict_id)) for verdict_id in ids]
+        return [record for record in records if record is not None]
+
+    async def count(self) -> int:
+        """Verdicts given so far (by every replica)."""
+        return int(await self.redis.get(f"{PREFIX}:verdict:next") or 0)
+
+    def close(self) -> None:
+        """The connection belongs to the FSM storage, which closes it."""
+
+
+# A sliding window on the Redis server's clock: replicas with skewed clocks still count the same minute.
+_SLIDING_WINDOW = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local window_ms = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - window_ms)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now_ms, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window_ms)
+  return {1, 0, 0}
+end
+local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+local wait_ms = math.max(1, oldest + window_ms - now_ms)
+local warn = redis.call('SET', KEYS[2], '1', 'PX', wait_ms, 'NX')
+return {0, wait_ms, warn and 1 or 0}
+"""
+
+
+class RedisRateLimiter:
+    """``MemoryRateLimiter``'s rule, counted in Redis for every replica together."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._script = redis.register_script(_SLIDING_WINDOW)
+
+    async def hit(self, user_id: int, limit: int) -> Decision:
+        keys = [f"{PREFIX}:rate:{int(user_id)}", f"{PREFIX}:rate-warned:{int(user_id)}"]
+        allowed, wait_ms, warn = await self._script(
+            keys=keys, args=[int(WINDOW_SECONDS * 1000), int(limit), uuid.uuid4().hex]
+        )
+        if allowed:
+            return Decision(True)
+        return Decision(False, max(1, -(-int(wait_ms) // 1000)), bool(warn))

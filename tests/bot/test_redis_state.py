@@ -1,0 +1,73 @@
+"""The Redis stores against a real redis-server: verdict records and rate limits shared by replicas."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.config import ConfigError
+from bot.redis_state import RedisRateLimiter, RedisVerdictStore, open_redis_stores
+
+
+@pytest.fixture
+async def redis(redis_url):
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+def fields(user_id: int = 7, p_fake: float = 0.8):
+    return {
+        "user_id": user_id,
+        "chat_id": user_id,
+        "file_id": "AgAD-file",
+        "file_unique_id": "uniq",
+        "kind": "photo",
+        "file_name": None,
+        "p_fake": p_fake,
+        "verdict": "FAKE",
+        "member_p_fake": {"lite0_fold0": 0.7, "lite1_fold1": 0.9},
+        "evidence": ["generator:Какой-то генератор"],
+    }
+
+
+async def test_a_verdict_given_by_one_replica_is_read_by_another(redis):
+    replica_a, replica_b = RedisVerdictStore(redis), RedisVerdictStore(redis)
+    given = await replica_a.add(**fields())
+    read = await replica_b.get(7, given.id)
+    assert read == given
+    assert await replica_b.get(8, given.id) is None, "another user cannot read it"
+    assert await replica_b.set_overlay(8, given.id, "overlay") is False
+    assert await replica_b.set_overlay(7, given.id, "overlay") is True
+    assert (await replica_a.get(7, given.id)).overlay_file_id == "overlay"
+    assert await replica_a.set_overlay(7, 999_999, "x") is False
+    assert await redis.exists("aid:verdict:7:999999") == 0, "no stray half record"
+
+
+async def test_ids_are_unique_and_recent_is_newest_first(redis):
+    store = RedisVerdictStore(redis)
+    ids = [(await store.add(**fields(p_fake=i / 10))).id for i in range(5)]
+    assert len(set(ids)) == 5
+    assert [record.id for record in await store.recent(7, 3)] == ids[::-1][:3]
+    assert await store.count() == 5
+
+
+async def test_bad_fields_are_refused(redis):
+    with pytest.raises(ValueError, match="probability"):
+        await RedisVerdictStore(redis).add(**{**fields(), "p_fake": 1.5})
+
+
+async def test_the_rate_limit_counts_every_replica_together(redis):
+    replica_a, replica_b = RedisRateLimiter(redis), RedisRateLimiter(redis)
+    decisions = [await (replica_a if i % 2 else replica_b).hit(42, 3) for i in range(6)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False, False]
+    assert [d.warn for d in decisions[3:]] == [True, False, False], "one polite answer per window"
+    assert 1 <= decisions[3].wait_seconds <= 60
+    assert (await replica_a.hit(43, 3)).allowed, "other users are not affected"
+
+
+async def test_an_unreachable_redis_is_a_clear_configuration_error():
+    with pytest.raises(ConfigError, match="cannot reach Redis at 127.0.0.1:1") as raised:
+        await open_redis_stores("redis://:hunter2@127.0.0.1:1/0")
+    assert "hunter2" not in str(raised.value)
