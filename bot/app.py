@@ -95,7 +95,7 @@ def build_dispatcher(
     dispatcher.update.outer_middleware(LanguageMiddleware(i18n))
     # Before aiogram-dialog's middlewares, which handle one update per chat at a time: an album's parts must
     # meet here while they arrive together.
-    dispatcher.message.outer_middleware(AlbumMiddleware())
+    dispatcher.message.outer_middleware(AlbumMiddleware(stores.albums))
     on_stale_button, on_error = error_handlers(i18n)
     dispatcher.errors.register(on_stale_button, ExceptionTypeFilter(UnknownIntent, OutdatedIntent, UnknownState))
     dispatcher.errors.register(on_error)

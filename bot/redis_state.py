@@ -4,6 +4,8 @@
   ``RedisEventIsolation`` so that two replicas never handle the same chat's dialog at once;
 * verdict records: one hash per verdict, keyed by user and id, so any replica can answer "Why?" for a
   verdict another replica gave, and a user can never read another user's verdict;
+* albums: the parts are gathered in a list per album, whichever replica they reach, and the replica that
+  got the first part answers for all;
 * rate limits: one sliding window per user, counted by a Lua script on the Redis server's own clock, so
   all replicas count together.
 
@@ -12,6 +14,7 @@ Keys start with ``aid:`` ("AI detector"); records expire after ``RETENTION_SECON
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -20,6 +23,7 @@ from typing import Any
 
 from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+from aiogram.types import Message
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -48,6 +52,7 @@ async def open_redis_stores(url: str) -> Stores:
         storage=RedisStorage(redis, key_builder=keys),
         verdicts=RedisVerdictStore(redis),
         limiter=RedisRateLimiter(redis),
+        albums=RedisAlbums(redis),
         events_isolation=RedisEventIsolation(redis, key_builder=keys),
         shared=True,
     )
@@ -190,3 +195,32 @@ class RedisRateLimiter:
         if allowed:
             return Decision(True)
         return Decision(False, max(1, -(-int(wait_ms) // 1000)), bool(warn))
+
+
+ALBUM_TTL_SECONDS = 120
+
+
+class RedisAlbums:
+    """``MemoryAlbums``'s rule across replicas: parts go to a Redis list, the first part's replica leads."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def collect(self, event: Message, quiet_seconds: float) -> list[Message] | None:
+        name = f"{PREFIX}:album:{event.chat.id}:{event.media_group_id}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(f"{name}:parts", event.model_dump_json(exclude_none=True))
+            pipe.expire(f"{name}:parts", ALBUM_TTL_SECONDS)
+            pipe.set(f"{name}:leader", "1", nx=True, ex=ALBUM_TTL_SECONDS)
+            _count, _ttl, leads = await pipe.execute()
+        if not leads:
+            return None
+        while True:
+            seen = await self.redis.llen(f"{name}:parts")
+            await asyncio.sleep(quiet_seconds)
+            if await self.redis.llen(f"{name}:parts") == seen:
+                break
+        raw_parts = await self.redis.lrange(f"{name}:parts", 0, -1)
+        await self.redis.delete(f"{name}:parts", f"{name}:leader")  # a late part starts an album of its own
+        parts = [Message.model_validate_json(raw) for raw in raw_parts]
+        return [event if part.message_id == event.message_id else part.as_(event.bot) for part in parts]

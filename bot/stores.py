@@ -1,4 +1,5 @@
-"""Where the bot keeps what must outlive an update: dialog state, verdict records and rate-limit counts.
+"""Where the bot keeps what must outlive an update: dialog state, verdict records, rate-limit counts
+and the parts of albums being gathered.
 
 Two back ends, chosen by configuration:
   * one process (the default): SQLite files under ``DATA_DIR`` and counts in memory;
@@ -7,12 +8,13 @@ Two back ends, chosen by configuration:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 
 from bot.config import Config
+from bot.middlewares.album import AlbumCollector, MemoryAlbums
 from bot.middlewares.rate_limit import MemoryRateLimiter, RateLimiter
 
 
@@ -23,6 +25,7 @@ class Stores:
     storage: BaseStorage  # aiogram FSM storage; aiogram-dialog keeps its stacks there
     verdicts: Any  # bot.verdicts.VerdictStore or bot.redis_state.RedisVerdictStore
     limiter: RateLimiter
+    albums: AlbumCollector = field(default_factory=MemoryAlbums)
     events_isolation: BaseEventIsolation | None = None  # None: aiogram-dialog's lock within this process
     shared: bool = False  # True when other replicas use the same stores
 

@@ -1,10 +1,14 @@
-"""Albums arrive as one message per picture; hand the handler the whole album once, so it answers once."""
+"""Albums arrive as one message per picture; hand the handler the whole album once, so it answers once.
+
+Who gathers the parts is a collector: ``MemoryAlbums`` in one process, ``bot.redis_state.RedisAlbums`` when
+replicas share Redis (an album's parts may then reach different replicas).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import BaseMiddleware
 from aiogram.types import Message
@@ -13,12 +17,39 @@ from aiogram.types import Message
 QUIET_SECONDS = 0.8
 
 
-class AlbumMiddleware(BaseMiddleware):
-    """The first message of a media group waits until no more parts arrive, then carries them all as data["album"]."""
+class AlbumCollector(Protocol):
+    async def collect(self, event: Message, quiet_seconds: float) -> list[Message] | None:
+        """All parts of ``event``'s album once no more arrive, to exactly one caller; None to the others."""
 
-    def __init__(self, quiet_seconds: float = QUIET_SECONDS) -> None:
-        self.quiet_seconds = quiet_seconds
+
+class MemoryAlbums:
+    """The first part to arrive waits until the album is quiet; later parts join it."""
+
+    def __init__(self) -> None:
         self._albums: dict[tuple[int, str], list[Message]] = {}
+
+    async def collect(self, event: Message, quiet_seconds: float) -> list[Message] | None:
+        key = (event.chat.id, event.media_group_id)
+        if key in self._albums:
+            self._albums[key].append(event)
+            return None
+        parts = self._albums[key] = [event]
+        try:
+            while True:
+                seen = len(parts)
+                await asyncio.sleep(quiet_seconds)
+                if len(parts) == seen:
+                    return parts
+        finally:
+            self._albums.pop(key, None)
+
+
+class AlbumMiddleware(BaseMiddleware):
+    """An outer message middleware: the leading part carries the album, sorted, as ``data["album"]``."""
+
+    def __init__(self, collector: AlbumCollector, quiet_seconds: float = QUIET_SECONDS) -> None:
+        self.collector = collector
+        self.quiet_seconds = quiet_seconds
 
     async def __call__(
         self,
@@ -28,18 +59,8 @@ class AlbumMiddleware(BaseMiddleware):
     ) -> Any:
         if not event.media_group_id:
             return await handler(event, data)
-        key = (event.chat.id, event.media_group_id)
-        if key in self._albums:
-            self._albums[key].append(event)
+        parts = await self.collector.collect(event, self.quiet_seconds)
+        if parts is None:
             return None
-        parts = self._albums[key] = [event]
-        try:
-            while True:
-                seen = len(parts)
-                await asyncio.sleep(self.quiet_seconds)
-                if len(parts) == seen:
-                    break
-        finally:
-            self._albums.pop(key, None)
         data["album"] = sorted(parts, key=lambda message: message.message_id)
         return await handler(event, data)

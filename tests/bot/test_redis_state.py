@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 import pytest
+from aiogram.types import Chat, Message, PhotoSize, User
 from redis.asyncio import Redis
 
 from bot.config import ConfigError
-from bot.redis_state import RedisRateLimiter, RedisVerdictStore, open_redis_stores
+from bot.redis_state import RedisAlbums, RedisRateLimiter, RedisVerdictStore, open_redis_stores
 
 
 @pytest.fixture
@@ -71,3 +75,34 @@ async def test_an_unreachable_redis_is_a_clear_configuration_error():
     with pytest.raises(ConfigError, match="cannot reach Redis at 127.0.0.1:1") as raised:
         await open_redis_stores("redis://:hunter2@127.0.0.1:1/0")
     assert "hunter2" not in str(raised.value)
+
+
+def album_part(message_id: int) -> Message:
+    photo = PhotoSize(file_id=f"photo-{message_id}", file_unique_id=f"u{message_id}", width=1280, height=960)
+    return Message(
+        message_id=message_id,
+        date=datetime(2026, 11, 27, 12, 0, 0),
+        chat=Chat(id=5, type="private"),
+        from_user=User(id=5, is_bot=False, first_name="Ann", language_code="ru"),
+        media_group_id="group-1",
+        photo=[photo],
+    )
+
+
+async def test_an_album_split_between_replicas_is_answered_once_with_every_part(redis):
+    replica_a, replica_b = RedisAlbums(redis), RedisAlbums(redis)
+
+    async def arrive(collector, message_id, delay):
+        await asyncio.sleep(delay)
+        return await collector.collect(album_part(message_id), quiet_seconds=0.3)
+
+    results = await asyncio.gather(
+        arrive(replica_a, 11, 0.0), arrive(replica_b, 12, 0.05), arrive(replica_a, 13, 0.1), arrive(replica_b, 14, 0.15)
+    )
+    leaders = [parts for parts in results if parts is not None]
+    assert len(leaders) == 1, "one replica answers for the album"
+    assert sorted(part.message_id for part in leaders[0]) == [11, 12, 13, 14]
+    assert leaders[0][1].photo[0].file_id == "photo-12" and leaders[0][1].from_user.language_code == "ru"
+    assert await redis.keys("aid:album:*") == [], "nothing left behind"
+    late = await replica_b.collect(album_part(15), quiet_seconds=0.1)
+    assert [part.message_id for part in late] == [15], "a part arriving after the album was answered is not lost"

@@ -84,6 +84,14 @@ def test_two_replicas_share_dialogs_verdicts_and_rate_limits(redis_url, tmp_path
             assert sum("Chance it was made" in text for text in texts) == 3, texts
             assert sum("Please wait" in text for text in texts) == 1, texts
 
+            # An album whose parts reach both replicas: one summary with every picture.
+            album_user = 8300
+            for number in range(3):
+                part = fake.send_photo(album_user, jpeg(seed=100 + number), media_group_id="holiday")
+                assert fake.post_update_to(url_a if number % 2 else url_b, part, secret_token=SECRET) == 200
+            summary = fake.wait_for_sync(lambda: fake.sent_to(album_user), timeout=120, what="the album")[0]
+            assert "Album: 3 pictures checked" in summary["text"]
+
             # A verdict from replica A ...
             user = 8200
             fake.post_update_to(url_a, fake.send_photo(user, jpeg(seed=42)), secret_token=SECRET)
@@ -102,6 +110,7 @@ def test_two_replicas_share_dialogs_verdicts_and_rate_limits(redis_url, tmp_path
                 lambda: "How it works" in fake.message(user, verdict["message_id"]).get("text", ""), timeout=60
             )
             assert b.terminate() == 0, b.log
+            assert len(fake.sent_to(album_user)) == 1, "the album was answered once"
         finally:
             a.kill()
             b.kill()
