@@ -13,6 +13,9 @@ Each run measures
     many were answered, their latency p50/p95, and photos per second (the crowd
     size divided by the time until the last verdict).
 
+It also reads the bot's peak resident memory (VmHWM) after its first 50 photos
+and at the end.
+
     python -m benchmarks.bot_latency [--runs 3] [--requests 20] [--crowd 40]
 """
 
@@ -53,6 +56,16 @@ def start_bot(fake: FakeTelegram, data_dir: Path, log_path: Path) -> subprocess.
     if process.poll() is not None:
         raise SystemExit(f"the bot exited during start-up; see {log_path}")
     return process
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """Peak (VmHWM) and current (VmRSS) resident memory of a process, in MiB (Linux)."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values
 
 
 def answered_at(fake: FakeTelegram, users: list[int], timeout: float) -> dict[int, float]:
@@ -111,7 +124,9 @@ def main() -> None:
         log_path = Path(scratch) / "bot.log"
         process = start_bot(fake, Path(scratch) / "data", log_path)
         try:
-            sequential(fake, users, photo, 3)  # warm the HTTP connections and the caches
+            sequential(fake, users, photo, 50)  # warm the HTTP connections and the caches
+            after_50 = memory_mib(process.pid)
+            print(f"after 50 photos: peak RSS {after_50['VmHWM']:.0f} MiB, RSS now {after_50['VmRSS']:.0f} MiB")
             runs, crowds = [], []
             for run in range(args.runs):
                 runs.append(sequential(fake, users, photo, args.requests))
@@ -123,6 +138,7 @@ def main() -> None:
                     f"{crowds[-1]['photos_per_s']:.2f} photos/s",
                     flush=True,
                 )
+            at_end = memory_mib(process.pid)
         finally:
             process.send_signal(signal.SIGTERM)
             exit_code = process.wait(120)
@@ -134,8 +150,14 @@ def main() -> None:
             "users": args.crowd,
             "answered_min": min(c["answered"] for c in crowds),
             "latency_ms": summarise(crowds),
-            "photos_per_s_median": statistics.median(c["photos_per_s"] for c in crowds),
+            "photos_per_s": {
+                "median": statistics.median(c["photos_per_s"] for c in crowds),
+                "min": min(c["photos_per_s"] for c in crowds),
+                "max": max(c["photos_per_s"] for c in crowds),
+            },
         },
+        "memory_mib": {"after_50_photos": after_50, "at_end": at_end},
+        "photos_in_all": 50 + args.runs * (args.requests + args.crowd),
         "exit_code_after_sigterm": exit_code,
     }
     print(json.dumps(summary, indent=2))
