@@ -1,10 +1,12 @@
 """The models' side of the bot: judge and explain pictures off the event loop, a bounded number at a time.
 
 The detector and the explainer are built once at start-up and reach the
-handlers through the Dispatcher. Their work is synchronous TensorFlow code: it
-runs in a small thread pool, so one user's big picture never freezes the
-loop, and a bounded count of waiting pictures turns overload into a polite
-"busy" answer instead of a queue that grows without limit.
+handlers through the Dispatcher. Their work is synchronous code: decoding runs
+in a small thread pool, the models in one thread of their own (TensorFlow
+already uses every core), so one user's big picture never freezes the loop.
+Pictures waiting for the models at the same moment go through in one batch
+(``bot.batcher``), and a bounded count of waiting pictures turns overload into
+a polite "busy" answer instead of a queue that grows without limit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bot.batcher import MicroBatcher
 from ensemble.detector import Detector, Judgement
 from ensemble.preprocess import ImageRejected, open_image
 from explain.explainer import Explainer, Explanation
@@ -41,27 +44,37 @@ class Checked:
 class Analyst:
     """Runs the ensemble and the explainer in a bounded thread pool."""
 
-    def __init__(self, detector: Detector, explainer: Explainer, workers: int = 1, queue_limit: int = 64) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        explainer: Explainer,
+        workers: int = 1,
+        queue_limit: int = 64,
+        max_batch: int = 8,
+    ) -> None:
         """Wrap a loaded detector and explainer.
 
         Args:
             detector: the ensemble.
             explainer: the "Why?" explainer built on the same detector.
-            workers: threads running model work; on 2 cores one is best (TensorFlow already uses both).
+            workers: threads decoding pictures and reading their metadata.
             queue_limit: pictures allowed to wait or run at once; more get ``Busy``.
+            max_batch: the most pictures judged in one batch (1: no batching).
         """
         self.detector = detector
         self.explainer = explainer
         self.queue_limit = queue_limit
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analysis")
+        self._decoding = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+        self._models = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
+        self.batcher = MicroBatcher(self.detector.member_logits, self._models, max_batch=max_batch)
         self._pending = 0
 
     @classmethod
-    def load(cls, weights_dir, workers: int = 1, queue_limit: int = 64) -> Analyst:
+    def load(cls, weights_dir, workers: int = 1, queue_limit: int = 64, max_batch: int = 8) -> Analyst:
         """Load the shipped ensemble, build the explainer, and run both once so the first user does not wait."""
         detector = Detector.from_dir(weights_dir)
         explainer = Explainer(detector, image_format="jpeg")  # Telegram re-encodes photos as JPEG anyway
-        analyst = cls(detector, explainer, workers, queue_limit)
+        analyst = cls(detector, explainer, workers, queue_limit, max_batch)
         analyst.warm_up()
         return analyst
 
@@ -74,36 +87,41 @@ class Analyst:
         buffer = io.BytesIO()
         Image.new("RGB", (320, 240), (120, 130, 140)).save(buffer, "JPEG")
         self._explain(buffer.getvalue())
+        picture = open_image(buffer.getvalue())
+        for size in sorted({1, 2, 4, self.batcher.max_batch}):  # every batch shape traced before users come
+            if size <= self.batcher.max_batch:
+                self.detector.member_logits([picture] * size)
 
     @property
     def pending(self) -> int:
         """Pictures waiting or being analysed now."""
         return self._pending
 
-    def _check(self, data: bytes) -> Checked:
-        picture = open_image(data)
-        return Checked(self.detector.judge(picture), read_evidence(data), picture.width, picture.height)
+    def _decode(self, data: bytes):
+        return open_image(data), read_evidence(data)
 
     def _explain(self, data: bytes) -> Explanation:
         return self.explainer.explain(data)
 
-    async def _run(self, function, data: bytes):
+    def _admit(self) -> None:
         if self._pending >= self.queue_limit:
             raise Busy(f"{self._pending} pictures are waiting")
         self._pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function, data)
-        finally:
-            self._pending -= 1
 
     async def check(self, data: bytes) -> Checked:
-        """Judge an encoded picture.
+        """Judge an encoded picture (in a batch with any others waiting).
 
         Raises:
             Busy: the queue is full.
             ImageRejected: not a picture that can be judged (a one-line reason).
         """
-        return await self._run(self._check, data)
+        self._admit()
+        try:
+            picture, evidence = await asyncio.get_running_loop().run_in_executor(self._decoding, self._decode, data)
+            logits = await self.batcher.submit(picture)
+            return Checked(self.detector.judgement(logits), evidence, picture.width, picture.height)
+        finally:
+            self._pending -= 1
 
     async def explain(self, data: bytes) -> Explanation:
         """The "Why?" answer for an encoded picture: overlay JPEG, verdict and evidence.
@@ -112,8 +130,13 @@ class Analyst:
             Busy: the queue is full.
             ImageRejected: not a picture that can be judged.
         """
-        return await self._run(self._explain, data)
+        self._admit()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._models, self._explain, data)
+        finally:
+            self._pending -= 1
 
     def close(self) -> None:
-        """Stop the pool; work already running finishes."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the pools; work already running finishes."""
+        self._decoding.shutdown(wait=True, cancel_futures=True)
+        self._models.shutdown(wait=True, cancel_futures=True)

@@ -138,7 +138,9 @@ async def run_polling(config: Config) -> None:
     from bot.analysis import Analyst  # imports TensorFlow: only when the bot really starts
 
     stores = await open_stores(config)
-    analyst = await asyncio.to_thread(Analyst.load, config.weights_dir, config.workers, config.queue_limit)
+    analyst = await asyncio.to_thread(
+        Analyst.load, config.weights_dir, config.workers, config.queue_limit, config.max_batch
+    )
     bot = build_bot(config)
     dispatcher, _in_flight = build_dispatcher(config, stores, analyst)
     try:

@@ -32,6 +32,7 @@ def test_every_setting_is_read():
             ADMIN_IDS="1, 22;333",
             ANALYSIS_WORKERS="2",
             QUEUE_LIMIT="5",
+            BATCH_MAX="4",
             RATE_LIMIT_PER_MINUTE="7",
             DRAIN_SECONDS="3",
             LOG_LEVEL="debug",
@@ -40,7 +41,7 @@ def test_every_setting_is_read():
     assert config.api_url == "http://127.0.0.1:8081" and config.api_local and config.data_dir == Path("/data")
     assert config.admin_ids == {1, 22, 333}
     assert (config.workers, config.queue_limit, config.rate_per_minute, config.drain_seconds) == (2, 5, 7, 3)
-    assert config.log_level == "DEBUG"
+    assert config.log_level == "DEBUG" and config.max_batch == 4
 
 
 def test_webhook_mode_redis_and_amvera_defaults():
