@@ -3,7 +3,7 @@
 Run by ``python -m benchmarks`` (it starts this as a child process, so start-up and memory are a new
 process's), or alone:
 
-    python -m benchmarks.service [--max-batch 8] [--intra 0 --inter 0] [--photos 100]
+    python -m benchmarks.service [--max-batch 8] [--intra 0 --inter 0] [--photos 100] [--onnx-dir data/onnx|off]
 
 Prints one JSON object: seconds from process start to the models being ready (loaded and warmed up) and to
 the first verdict; photos per second at 1, 8 and 40 concurrent checks through ``bot.analysis.Analyst``
@@ -56,12 +56,13 @@ async def measure(args) -> dict:
     from benchmarks.verdict_latency import telegram_style_jpeg
     from bot.analysis import Analyst
 
-    analyst = Analyst.load(args.weights, workers=1, queue_limit=1000, max_batch=args.max_batch)
+    onnx_dir = None if args.onnx_dir == "off" else args.onnx_dir
+    analyst = Analyst.load(args.weights, workers=1, queue_limit=1000, max_batch=args.max_batch, onnx_dir=onnx_dir)
     ready = time.time() - STARTED
     photos = [telegram_style_jpeg(seed) for seed in range(16)]
     await analyst.check(photos[0])
     first = time.time() - STARTED
-    figures = {"ready_s": ready, "first_verdict_s": first}
+    figures = {"ready_s": ready, "first_verdict_s": first, "backend": analyst.detector.backend}
     done = 1
     for concurrency in (1, 8, 40):
         total = max(2 * concurrency, 16)
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--intra", type=int, default=0, help="TensorFlow intra-op threads (0: its default)")
     parser.add_argument("--inter", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
     parser.add_argument("--photos", type=int, default=100)
+    parser.add_argument("--onnx-dir", default="data/onnx", help='the ONNX conversion ("off": TensorFlow)')
     print(json.dumps(asyncio.run(measure(parser.parse_args()))))
 
 

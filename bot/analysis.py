@@ -70,9 +70,12 @@ class Analyst:
         self._pending = 0
 
     @classmethod
-    def load(cls, weights_dir, workers: int = 1, queue_limit: int = 64, max_batch: int = 8) -> Analyst:
-        """Load the shipped ensemble, build the explainer, and run both once so the first user does not wait."""
-        detector = Detector.from_dir(weights_dir)
+    def load(cls, weights_dir, workers: int = 1, queue_limit: int = 64, max_batch: int = 8, onnx_dir=None) -> Analyst:
+        """Load the shipped ensemble, build the explainer, and run both once so the first user does not wait.
+
+        With ``onnx_dir`` the verdict runs on ONNX Runtime where it was checked (``ensemble.onnx_runtime``).
+        """
+        detector = Detector.from_dir(weights_dir, onnx_dir=onnx_dir)
         explainer = Explainer(detector, image_format="jpeg")  # Telegram re-encodes photos as JPEG anyway
         analyst = cls(detector, explainer, workers, queue_limit, max_batch)
         analyst.warm_up()

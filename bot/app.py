@@ -111,7 +111,9 @@ def build_dispatcher(
         for language, commands in COMMANDS.items():
             await bot.set_my_commands(commands, language_code=None if language == "en" else language)
         me = await bot.get_me()
-        log.info("ready: @%s answers; %d members loaded", me.username, len(analyst.detector.members))
+        detector = analyst.detector
+        log.info("ready: @%s answers; %d members loaded, verdicts on %s", me.username, len(detector.members),
+                 "ONNX Runtime" if detector.backend == "onnx" else "TensorFlow")  # fmt: skip
 
     async def on_shutdown() -> None:
         await in_flight.drain(config.drain_seconds)
@@ -139,7 +141,7 @@ async def run_polling(config: Config) -> None:
 
     stores = await open_stores(config)
     analyst = await asyncio.to_thread(
-        Analyst.load, config.weights_dir, config.workers, config.queue_limit, config.max_batch
+        Analyst.load, config.weights_dir, config.workers, config.queue_limit, config.max_batch, config.onnx_dir
     )
     bot = build_bot(config)
     dispatcher, _in_flight = build_dispatcher(config, stores, analyst)

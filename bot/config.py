@@ -113,6 +113,7 @@ class Config:
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     data_dir: Path = Path("data")
     weights_dir: Path = ROOT / "weights"
+    onnx_dir: Path | None = None  # None: TensorFlow serves the verdict
     admin_ids: frozenset[int] = frozenset()
     workers: int = 1
     queue_limit: int = 64
@@ -136,6 +137,11 @@ class Config:
         weights_dir = Path(env.get("WEIGHTS_DIR", "").strip() or ROOT / "weights")
         if not (weights_dir / "manifest.json").is_file():
             raise ConfigError(f"WEIGHTS_DIR {weights_dir} has no manifest.json: point it at the shipped weights/")
+        data_dir = Path(env.get("DATA_DIR", "").strip() or ("/data" if env.get("AMVERA") == "1" else "data"))
+        onnx_raw = env.get("ONNX_DIR", "").strip()
+        onnx_dir = (
+            None if onnx_raw.lower() in ("off", "none", "0") else Path(onnx_raw) if onnx_raw else data_dir / "onnx"
+        )
         log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -152,8 +158,8 @@ class Config:
             host=env.get("WEB_HOST", "").strip() or "0.0.0.0",
             port=_positive_int(env, "PORT", 8080),
             redis_url=_redis_url(env),
-            # Amvera sets AMVERA=1 and mounts its persistent storage at /data.
-            data_dir=Path(env.get("DATA_DIR", "").strip() or ("/data" if env.get("AMVERA") == "1" else "data")),
+            data_dir=data_dir,  # Amvera sets AMVERA=1 and mounts its persistent storage at /data
+            onnx_dir=onnx_dir,
             weights_dir=weights_dir,
             admin_ids=_admins(env),
             workers=_positive_int(env, "ANALYSIS_WORKERS", 1),

@@ -63,7 +63,7 @@ class WebhookServer:
 def load_shipped_analyst(config: Config):
     from bot.analysis import Analyst  # imports TensorFlow: only when the bot really starts
 
-    return Analyst.load(config.weights_dir, config.workers, config.queue_limit, config.max_batch)
+    return Analyst.load(config.weights_dir, config.workers, config.queue_limit, config.max_batch, config.onnx_dir)
 
 
 async def run_webhook(config: Config, load_analyst=load_shipped_analyst, stop: asyncio.Event | None = None) -> None:

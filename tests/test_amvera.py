@@ -45,12 +45,13 @@ def test_every_deploy_requirement_is_pinned():
     assert {"tensorflow-cpu", "keras", "aiogram", "aiogram-dialog", "redis", "babel"} <= names
 
 
-def test_the_run_command_answers_start(tmp_path):
+def test_the_run_command_answers_start(tmp_path, onnx_dir):
     """Amvera's run command, as written, with Amvera's AMVERA=1, against the fake Bot API server."""
     command = shlex.split(amvera()["run"]["command"])
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])  # this python
     with FakeTelegram() as fake:
-        bot = BotProcess(fake, tmp_path / "data", tmp_path / "bot.log", command=command, PATH=path, AMVERA="1")
+        bot = BotProcess(fake, tmp_path / "data", tmp_path / "bot.log", command=command, PATH=path, AMVERA="1",
+                         ONNX_DIR=str(onnx_dir))  # fmt: skip
         try:
             seen = len(fake.sent_to(77))
             fake.send_command(77, "/start", language_code="ru")

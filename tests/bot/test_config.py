@@ -61,6 +61,9 @@ def test_webhook_mode_redis_and_amvera_defaults():
         "s3cret_-token",
     )
     assert (config.host, config.port, config.data_dir) == ("0.0.0.0", 80, Path("/data"))
+    assert config.onnx_dir == Path("/data/onnx")
+    assert Config.from_env(env(ONNX_DIR="off")).onnx_dir is None
+    assert Config.from_env(env(ONNX_DIR="/cache/onnx")).onnx_dir == Path("/cache/onnx")
     assert config.redis_url == "redis://:pa55@redis:6379/0"
     assert "s3cret" not in repr(config) and "pa55" not in repr(config)
 

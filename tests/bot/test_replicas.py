@@ -32,7 +32,7 @@ def ready(port: int):
     return check
 
 
-def start_replicas(fake: FakeTelegram, redis_url: str, tmp_path, count: int = 2):
+def start_replicas(fake: FakeTelegram, redis_url: str, tmp_path, onnx_dir, count: int = 2):
     ports = [free_port() for _ in range(count)]
     replicas = []
     for name, port in zip("ab", ports):
@@ -48,6 +48,7 @@ def start_replicas(fake: FakeTelegram, redis_url: str, tmp_path, count: int = 2)
                 WEB_HOST="127.0.0.1",
                 PORT=str(port),
                 REDIS_URL=redis_url,
+                ONNX_DIR=str(onnx_dir),  # converted once for the test session
                 RATE_LIMIT_PER_MINUTE="3",
                 LOG_LEVEL="INFO",
             )
@@ -55,9 +56,9 @@ def start_replicas(fake: FakeTelegram, redis_url: str, tmp_path, count: int = 2)
     return replicas, [f"http://127.0.0.1:{port}/telegram" for port in ports]
 
 
-def test_two_replicas_share_dialogs_verdicts_and_rate_limits(redis_url, tmp_path):
+def test_two_replicas_share_dialogs_verdicts_and_rate_limits(redis_url, tmp_path, onnx_dir):
     with FakeTelegram() as fake:
-        (a, b), (url_a, url_b) = start_replicas(fake, redis_url, tmp_path)
+        (a, b), (url_a, url_b) = start_replicas(fake, redis_url, tmp_path, onnx_dir)
         try:
             assert fake.webhook["url"] == "https://detector.example/telegram"
             assert fake.webhook["secret_token"] == SECRET

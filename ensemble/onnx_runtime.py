@@ -1,0 +1,90 @@
+"""Serving the ensemble with ONNX Runtime from a converted copy (see ``ensemble.onnx_export``).
+
+``prepare(weights_dir, manifest, onnx_dir)`` returns runners like ``Detector.tf_runners`` when it can,
+or None (the log says why; TensorFlow then serves). It can when:
+  * the manifest's ``onnx_check`` passed on the test split for the converter installed here;
+  * ``onnx_dir`` holds a conversion of exactly these weights by that converter, or one can be made now:
+    the conversion runs once, in a separate process (``python -m ensemble export-onnx --out onnx_dir``) so
+    its memory is not the bot's, and takes about half a minute;
+  * onnxruntime is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ensemble.onnx_export import SIDECAR, sha256, source_of
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Unavailable(Exception):
+    """The ONNX path cannot be used; the message says why."""
+
+
+def load_runners(onnx_dir: Path, manifest: dict, checked: bool = True) -> list:
+    """Sessions for the files in ``onnx_dir``, made from this manifest's weights.
+
+    Raises:
+        Unavailable: no such conversion, a file changed, the converter was not checked, or no onnxruntime.
+    """
+    try:
+        import onnxruntime
+    except ImportError:
+        raise Unavailable("onnxruntime is not installed") from None
+    sidecar_path = Path(onnx_dir) / SIDECAR
+    if not sidecar_path.is_file():
+        raise Unavailable(f"no conversion in {onnx_dir}")
+    sidecar = json.loads(sidecar_path.read_text())
+    if sidecar.get("source") != source_of(manifest):
+        raise Unavailable(f"the conversion in {onnx_dir} is of other weights")
+    if checked:
+        check = manifest.get("onnx_check") or {}
+        if not check.get("passed") or check.get("converter") != sidecar.get("converter"):
+            raise Unavailable(f"{sidecar.get('converter')} has not passed `python -m ensemble export-onnx --check`")
+    runners = []
+    for entry in sidecar["files"]:
+        path = Path(onnx_dir) / entry["file"]
+        if not path.is_file() or sha256(path) != entry["sha256"]:
+            raise Unavailable(f"{path} is missing or changed")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def run(batch, session=session, name=name):
+            return session.run(None, {name: np.asarray(batch, dtype=np.float32)})[0]
+
+        runners.append((int(entry["input_size"]), list(entry["members"]), run))
+    return runners
+
+
+def prepare(weights_dir: Path, manifest: dict, onnx_dir: Path) -> list | None:
+    """Runners from ``onnx_dir``, converting the weights there first if needed; None if ONNX cannot serve."""
+    try:
+        try:
+            return load_runners(onnx_dir, manifest)
+        except Unavailable as reason:
+            if "onnxruntime" in str(reason) or "has not passed" in str(reason):
+                raise
+            log.info("converting the ensemble to ONNX once (%s); about half a minute", reason)
+        converted = subprocess.run(
+            [sys.executable, "-m", "ensemble", "export-onnx", "--weights", str(weights_dir), "--out", str(onnx_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if converted.returncode != 0:
+            tail = (converted.stderr.strip().splitlines() or ["no output"])[-1]
+            raise Unavailable(f"the conversion failed: {tail}")
+        return load_runners(onnx_dir, manifest)
+    except Unavailable as reason:
+        log.warning("serving with TensorFlow: %s", reason)
+        return None

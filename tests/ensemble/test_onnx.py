@@ -1,0 +1,68 @@
+"""The ONNX Runtime path: same verdicts as TensorFlow, and used only where that was checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ensemble.detector import Detector
+from ensemble.onnx_export import MAX_P_FAKE_DIFFERENCE, SIDECAR
+from ensemble.onnx_runtime import Unavailable, load_runners
+from tests.images import photo_like
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return json.loads((WEIGHTS / "manifest.json").read_text())
+
+
+def test_the_shipped_manifest_records_a_passed_check_on_the_whole_test_split(manifest):
+    check = manifest["onnx_check"]
+    assert check["passed"] and check["split"] == "test" and check["pictures"] >= 2000
+    assert check["max_abs_p_fake"] <= MAX_P_FAKE_DIFFERENCE and check["verdict_changes"] == 0
+
+
+def test_onnx_runtime_gives_tensorflows_verdicts(onnx_dir):
+    tf_detector = Detector.from_dir(WEIGHTS)
+    onnx_detector = Detector.from_dir(WEIGHTS, onnx_dir=onnx_dir)
+    assert (tf_detector.backend, onnx_detector.backend) == ("tf", "onnx")
+    pictures = [photo_like(640, 480, seed) for seed in range(3)] + [photo_like(300, 900, 7)]
+    ours = tf_detector.member_logits(pictures)
+    theirs = onnx_detector.member_logits(pictures)
+    assert np.abs(ours - theirs).max() < 1e-3
+    for picture in pictures:
+        a, b = tf_detector.judge(picture), onnx_detector.judge(picture)
+        assert abs(a.p_fake - b.p_fake) <= MAX_P_FAKE_DIFFERENCE and a.verdict == b.verdict
+
+
+def test_a_changed_file_or_other_weights_are_not_served(onnx_dir, manifest, tmp_path):
+    copy = tmp_path / "onnx"
+    shutil.copytree(onnx_dir, copy)
+    sidecar = json.loads((copy / SIDECAR).read_text())
+    assert load_runners(copy, manifest)  # the copy as it is works
+
+    other = json.loads(json.dumps(manifest))
+    other["members"][0]["weights_sha256"] = "0" * 64
+    with pytest.raises(Unavailable, match="other weights"):
+        load_runners(copy, other)
+
+    unchecked = {key: value for key, value in manifest.items() if key != "onnx_check"}
+    with pytest.raises(Unavailable, match="has not passed"):
+        load_runners(copy, unchecked)
+
+    damaged = copy / sidecar["files"][0]["file"]
+    damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(Unavailable, match="missing or changed"):
+        load_runners(copy, manifest)
+
+
+def test_without_a_conversion_the_cli_keeps_tensorflow(tmp_path):
+    assert Detector.from_dir(WEIGHTS).backend == "tf"
+    with pytest.raises(Unavailable, match="no conversion"):
+        load_runners(tmp_path, json.loads((WEIGHTS / "manifest.json").read_text()))
