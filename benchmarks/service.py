@@ -81,7 +81,7 @@ async def measure(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="weights")
-    parser.add_argument("--max-batch", type=int, default=8)
+    parser.add_argument("--max-batch", type=int, default=None, help="default: by backend, see Analyst")
     parser.add_argument("--intra", type=int, default=0, help="TensorFlow intra-op threads (0: its default)")
     parser.add_argument("--inter", type=int, default=0, help="TensorFlow inter-op threads (0: its default)")
     parser.add_argument("--photos", type=int, default=100)

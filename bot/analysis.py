@@ -50,7 +50,7 @@ class Analyst:
         explainer: Explainer,
         workers: int = 1,
         queue_limit: int = 64,
-        max_batch: int = 8,
+        max_batch: int | None = None,
     ) -> None:
         """Wrap a loaded detector and explainer.
 
@@ -59,13 +59,16 @@ class Analyst:
             explainer: the "Why?" explainer built on the same detector.
             workers: threads decoding pictures and reading their metadata.
             queue_limit: pictures allowed to wait or run at once; more get ``Busy``.
-            max_batch: the most pictures judged in one batch (1: no batching).
+            max_batch: the most pictures judged in one batch (1: no batching). None: 8 on TensorFlow,
+                1 on ONNX Runtime, where batches were no faster and cost memory (``python -m benchmarks``).
         """
         self.detector = detector
         self.explainer = explainer
         self.queue_limit = queue_limit
         self._decoding = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
         self._models = ThreadPoolExecutor(max_workers=1, thread_name_prefix="models")
+        if max_batch is None:
+            max_batch = 1 if detector.backend == "onnx" else 8
         self.batcher = MicroBatcher(self.detector.member_logits, self._models, max_batch=max_batch)
         self._pending = 0
 

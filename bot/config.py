@@ -117,7 +117,7 @@ class Config:
     admin_ids: frozenset[int] = frozenset()
     workers: int = 1
     queue_limit: int = 64
-    max_batch: int = 8
+    max_batch: int | None = None  # None: chosen by the backend (see bot.analysis.Analyst)
     rate_per_minute: int = 20
     drain_seconds: int = 20
     log_level: str = "INFO"
@@ -164,7 +164,7 @@ class Config:
             admin_ids=_admins(env),
             workers=_positive_int(env, "ANALYSIS_WORKERS", 1),
             queue_limit=_positive_int(env, "QUEUE_LIMIT", 64),
-            max_batch=_positive_int(env, "BATCH_MAX", 8),
+            max_batch=_positive_int(env, "BATCH_MAX", 0) or None,
             rate_per_minute=_positive_int(env, "RATE_LIMIT_PER_MINUTE", 20),
             drain_seconds=_positive_int(env, "DRAIN_SECONDS", 20),
             log_level=log_level,

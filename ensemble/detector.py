@@ -29,7 +29,7 @@ from ensemble.preprocess import open_image
 log = logging.getLogger(__name__)
 
 
-def _probe_pixels() -> list[np.ndarray]:
+def probe_pixels() -> list[np.ndarray]:
     """Four fixed, varied pictures for comparing two ways of running the members."""
     rng = np.random.default_rng(20261127)
     y, x = np.mgrid[0:300, 0:400]
@@ -68,8 +68,8 @@ class Detector:
         Args:
             weights_dir: the folder with manifest.json.
             onnx_dir: where the ONNX conversion is kept (made there on first use); None serves with
-                TensorFlow only. ONNX Runtime serves only when it agrees with TensorFlow (see
-                ``ensemble.onnx_runtime``), here too on a few pictures.
+                TensorFlow only. ONNX Runtime serves only where it was checked against TensorFlow
+                (see ``ensemble.onnx_runtime``).
 
         Raises:
             FileNotFoundError: no manifest or a missing weights file.
@@ -86,22 +86,8 @@ class Detector:
 
             runners = prepare(weights_dir, manifest, Path(onnx_dir))
             if runners is not None:
-                detector.use_runners(runners)
+                detector._runners, detector.backend = runners, "onnx"
         return detector
-
-    def use_runners(self, runners: list) -> bool:
-        """Serve with other runners (ONNX Runtime) if they agree with TensorFlow on a few pictures."""
-        from ensemble.onnx_export import MAX_P_FAKE_DIFFERENCE, differences
-
-        pictures = [Image.fromarray(pixels) for pixels in _probe_pixels()]
-        other = Detector.__new__(Detector)
-        other.__dict__.update(self.__dict__, _runners=runners)
-        gap, flips = differences(self, other, pictures)
-        if gap.max() > MAX_P_FAKE_DIFFERENCE or flips:
-            log.warning("serving with TensorFlow: ONNX Runtime differs by %.2g on the probe pictures", gap.max())
-            return False
-        self._runners, self.backend = runners, "onnx"
-        return True
 
     def _compile(self):
         import tensorflow as tf

@@ -72,8 +72,27 @@ def convert(weights_dir: Path, out_dir: Path) -> dict:
         files.append({"file": path.name, "input_size": size, "members": indices, "sha256": sha256(path)})
         print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): members {indices}", file=sys.stderr)
     sidecar = {"source": source_of(detector.manifest), "converter": converter(), "files": files}
+    sidecar["probe"] = probe(detector, out_dir, sidecar)
     (out_dir / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
     return sidecar
+
+
+def probe(tf_detector, out_dir: Path, sidecar: dict) -> dict:
+    """This conversion, on this machine's onnxruntime, against TensorFlow on a few fixed pictures."""
+    import onnxruntime
+    from PIL import Image
+
+    from ensemble.detector import Detector, probe_pixels
+    from ensemble.onnx_runtime import sessions
+
+    onnx_detector = Detector(tf_detector.manifest, tf_detector.models, sessions(out_dir, sidecar))
+    gap, flips = differences(tf_detector, onnx_detector, [Image.fromarray(p) for p in probe_pixels()])
+    return {
+        "onnxruntime": onnxruntime.__version__,
+        "max_abs_p_fake": float(gap.max()),
+        "verdict_changes": flips,
+        "passed": bool(gap.max() <= MAX_P_FAKE_DIFFERENCE and flips == 0),
+    }
 
 
 def differences(tf_detector, onnx_detector, pictures) -> tuple[np.ndarray, int]:

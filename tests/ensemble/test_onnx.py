@@ -52,6 +52,13 @@ def test_a_changed_file_or_other_weights_are_not_served(onnx_dir, manifest, tmp_
     with pytest.raises(Unavailable, match="other weights"):
         load_runners(copy, other)
 
+    assert sidecar["probe"]["passed"] and sidecar["probe"]["max_abs_p_fake"] <= MAX_P_FAKE_DIFFERENCE
+    failed_probe = {**sidecar, "probe": {**sidecar["probe"], "passed": False}}
+    (copy / SIDECAR).write_text(json.dumps(failed_probe))
+    with pytest.raises(Unavailable, match="differed from TensorFlow"):
+        load_runners(copy, manifest)
+    (copy / SIDECAR).write_text(json.dumps(sidecar))
+
     unchecked = {key: value for key, value in manifest.items() if key != "onnx_check"}
     with pytest.raises(Unavailable, match="has not passed"):
         load_runners(copy, unchecked)
