@@ -49,6 +49,7 @@ def start_bot(fake: FakeTelegram, data_dir: Path, log_path: Path) -> subprocess.
         DATA_DIR=str(data_dir),
         LOG_LEVEL="WARNING",
         RATE_LIMIT_PER_MINUTE="1000",
+        ONNX_DIR=str(ROOT / "data" / "onnx"),  # made by python -m benchmarks or the bot's first start
     )
     with log_path.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=ROOT, env=environment, stdout=log, stderr=log)
