@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from ensemble.preprocess import PIXEL_MEAN, PIXEL_STD  # noqa: F401  (the port's normalisation, kept in one place)
 from ensemble.torch_state import load_legacy_state_dict
 
 # kernel, repeats, filters_in, filters_out, expand_ratio, stride (the B0 layout)
@@ -35,8 +36,6 @@ HEAD_FILTERS = 1280
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
 # The checkpoints expect pixels scaled as (x - 127) / 128, as the TFLite originals.
-PIXEL_MEAN = 127.0
-PIXEL_STD = 128.0
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,10 @@ All members run in one compiled TensorFlow function over the shared
 preprocessed input (one per input size), their logits are averaged and the
 mean is Platt-scaled into a calibrated P(FAKE).
 
-Given an ``onnx_dir`` (the bot passes ``DATA_DIR/onnx``), the verdict runs on
-ONNX Runtime instead, about four times faster on a CPU: the same functions
-converted by ``python -m ensemble export-onnx``, used only where they were
-checked against TensorFlow on the test split. The Keras members stay loaded
-for Grad-CAM.
+Given an ``onnx_dir`` (the bot passes ``DATA_DIR/onnx``), the verdict and
+Grad-CAM run on ONNX Runtime instead, without TensorFlow in the process: the
+same functions converted by ``python -m ensemble export-onnx``, used only
+where they were checked against TensorFlow on the test split.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import numpy as np
 from PIL import Image
 
 from ensemble import calibration
-from ensemble.classifier import load_member
 from ensemble.predict_batch import logits_over_views
 from ensemble.preprocess import open_image
 
@@ -49,17 +47,36 @@ class Judgement:
 class Detector:
     """An averaged ensemble of fine-tuned EfficientNet-Lite members."""
 
-    def __init__(self, manifest: dict, models: list, runners: list | None = None) -> None:
+    def __init__(self, manifest: dict, models: list | None, runners: list | None = None, cams: dict | None = None):
+        """An ensemble from its manifest and either its Keras members or other runners.
+
+        Args:
+            manifest: the parsed ``manifest.json``.
+            models: the Keras members in manifest order; None when ``runners`` serve (no TensorFlow then).
+            runners: (input size, member indices, run) per input size, instead of the Keras members'.
+            cams: input size -> callable giving Grad-CAM maps and logits (``explain.gradcam.EnsembleGradcam``'s
+                contract) without TensorFlow; used by ``explain.Explainer`` when there are no ``models``.
+        """
         self.manifest = manifest
         self.members = manifest["members"]
         self.models = models
+        self.cams = cams or {}
         self.scale = float(manifest["calibration"]["scale"])
         self.shift = float(manifest["calibration"]["shift"])
         self.half_width = float(manifest["unsure"]["half_width"])
         self.policy = manifest["preprocess"]["policy"]
-        self.tf_runners = self._compile()
+        self._tf_runners = None
         self.backend = "tf" if runners is None else "other"
-        self._runners = runners or self.tf_runners
+        self._runners = runners if runners is not None else self.tf_runners
+
+    @property
+    def tf_runners(self) -> list:
+        """The Keras members' compiled functions, one per input size (built on first use)."""
+        if self._tf_runners is None:
+            if self.models is None:
+                raise RuntimeError("this Detector was loaded without its Keras members (ONNX Runtime serves it)")
+            self._tf_runners = self._compile()
+        return self._tf_runners
 
     @classmethod
     def from_dir(cls, weights_dir: str | Path = "weights", onnx_dir: str | Path | None = None) -> Detector:
@@ -79,15 +96,18 @@ class Detector:
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path} not found; run `python -m ensemble train` or check --weights")
         manifest = json.loads(manifest_path.read_text())
-        models = [load_member(weights_dir, spec) for spec in manifest["members"]]
-        detector = cls(manifest, models)
         if onnx_dir is not None:
             from ensemble.onnx_runtime import prepare
 
-            runners = prepare(weights_dir, manifest, Path(onnx_dir))
-            if runners is not None:
-                detector._runners, detector.backend = runners, "onnx"
-        return detector
+            served = prepare(weights_dir, manifest, Path(onnx_dir))
+            if served is not None:  # no TensorFlow in this process: the verdict and Grad-CAM run on ONNX
+                runners, cams = served
+                detector = cls(manifest, None, runners, cams)
+                detector.backend = "onnx"
+                return detector
+        from ensemble.classifier import load_member  # imports Keras and TensorFlow
+
+        return cls(manifest, [load_member(weights_dir, spec) for spec in manifest["members"]])
 
     def _compile(self):
         import tensorflow as tf

@@ -2,8 +2,12 @@
 
     python -m ensemble export-onnx [--weights weights] [--out DIR] [--check DATA_DIR --split test]
 
-For each input size, the members of that size become one ONNX graph: tf2onnx converts the same compiled
-function the Detector runs (every member's logit, concatenated). The files go to ``--out`` with a
+For each input size, the members of that size become one ONNX graph with two outputs: every member's
+logit (what the Detector's compiled function gives) and every member's Grad-CAM map (what
+``explain.gradcam.EnsembleGradcam`` gives). The members' head after the Grad-CAM layer is average
+pooling, dropout and one dense layer, all linear, so Grad-CAM's channel weights are exactly the dense
+weights over the map's area and the map is a forward-pass output: no gradient, and no TensorFlow, at
+serving time. The files go to ``--out`` with a
 ``onnx.json`` that names the weights they came from (their SHA-256), the converter and the opset. They
 are not committed (``weights/`` has a size budget and the graphs repeat the weights); the bot converts
 once into ``DATA_DIR/onnx`` on its first start and reuses them afterwards (``ensemble.onnx_runtime``).
@@ -24,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_P_FAKE_DIFFERENCE = 1e-4
+MAX_MAP_DIFFERENCE = 1e-3  # of the map's largest value
 OPSET = 17
 SIDECAR = "onnx.json"
 
@@ -36,10 +41,23 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+GRAPH = "logits+gradcam v2"  # what the graphs compute; a change needs a new --check
+
+
 def converter() -> str:
     import tf2onnx
 
-    return f"tf2onnx {tf2onnx.__version__}, opset {OPSET}"
+    return f"tf2onnx {tf2onnx.__version__}, opset {OPSET}, {GRAPH}"
+
+
+def linear_head_weights(head):
+    """The dense kernel of a member's head after the Grad-CAM layer, checking that the head is linear."""
+    import keras
+
+    kinds = [type(layer).__name__ for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if kinds != ["GlobalAveragePooling2D", "Dropout", "Dense"] or head.layers[-1].activation.__name__ != "linear":
+        raise ValueError(f"Grad-CAM as a forward pass needs a linear head (pool, dropout, dense); got {kinds}")
+    return np.asarray(head.layers[-1].kernel)[:, 0]
 
 
 def source_of(manifest: dict) -> dict[str, str]:
@@ -53,20 +71,20 @@ def convert(weights_dir: Path, out_dir: Path) -> dict:
     import tf2onnx
 
     from ensemble.detector import Detector
+    from explain.gradcam import _split_at_target
 
     detector = Detector.from_dir(weights_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / SIDECAR).unlink(missing_ok=True)  # the files below are not valid until the sidecar says so
     files = []
     for size, indices, _run in detector.tf_runners:
-        models = [detector.models[i] for i in indices]
+        parts = [_split_at_target(detector.models[i]) for i in indices]
+        weights = [linear_head_weights(head) for _features, head in parts]
         signature = (tf.TensorSpec((None, size, size, 3), tf.float32, name="pictures"),)
 
-        @tf.function(input_signature=signature)
-        def logits(pictures, models=models):
-            return tf.concat([model(pictures, training=False) for model in models], axis=1)
-
-        proto, _ = tf2onnx.convert.from_function(logits, input_signature=signature, opset=OPSET)
+        proto, _ = tf2onnx.convert.from_function(
+            _logits_and_maps(parts, weights, signature), input_signature=signature, opset=OPSET
+        )
         path = out_dir / f"ensemble_{size}.onnx"
         path.write_bytes(proto.SerializeToString())
         files.append({"file": path.name, "input_size": size, "members": indices, "sha256": sha256(path)})
@@ -78,21 +96,51 @@ def convert(weights_dir: Path, out_dir: Path) -> dict:
 
 
 def probe(tf_detector, out_dir: Path, sidecar: dict) -> dict:
-    """This conversion, on this machine's onnxruntime, against TensorFlow on a few fixed pictures."""
+    """This conversion, on this machine's onnxruntime, against TensorFlow on a few fixed pictures:
+    calibrated p_fake, verdicts, and the Grad-CAM maps (relative to each map's largest value)."""
     import onnxruntime
     from PIL import Image
 
     from ensemble.detector import Detector, probe_pixels
     from ensemble.onnx_runtime import sessions
+    from ensemble.preprocess import model_inputs
+    from explain.gradcam import EnsembleGradcam
 
-    onnx_detector = Detector(tf_detector.manifest, tf_detector.models, sessions(out_dir, sidecar))
-    gap, flips = differences(tf_detector, onnx_detector, [Image.fromarray(p) for p in probe_pixels()])
+    runners, cams = sessions(out_dir, sidecar)
+    onnx_detector = Detector(tf_detector.manifest, None, runners, cams)
+    pictures = [Image.fromarray(pixels) for pixels in probe_pixels()]
+    gap, flips = differences(tf_detector, onnx_detector, pictures)
+    map_gap = 0.0
+    for size, indices, _run in tf_detector.tf_runners:
+        views = np.concatenate([model_inputs(picture, size, tf_detector.policy) for picture in pictures])
+        ours, _ = EnsembleGradcam([tf_detector.models[i] for i in indices])(views)
+        theirs, _ = cams[size](views)
+        scale = np.abs(ours).max(axis=(2, 3), keepdims=True) + 1e-6
+        map_gap = max(map_gap, float((np.abs(ours - theirs) / scale).max()))
     return {
         "onnxruntime": onnxruntime.__version__,
         "max_abs_p_fake": float(gap.max()),
         "verdict_changes": flips,
-        "passed": bool(gap.max() <= MAX_P_FAKE_DIFFERENCE and flips == 0),
+        "max_relative_map_difference": map_gap,
+        "passed": bool(gap.max() <= MAX_P_FAKE_DIFFERENCE and flips == 0 and map_gap <= MAX_MAP_DIFFERENCE),
     }
+
+
+def _logits_and_maps(parts, weights, signature):
+    """The graph to convert: the members' logits, and their Grad-CAM maps as a forward pass."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=signature)
+    def logits_and_maps(pictures):
+        logits, maps = [], []
+        for (features, head), kernel in zip(parts, weights):
+            acts = features(pictures, training=False)
+            logits.append(head(acts, training=False))
+            kernel = tf.constant(kernel, dtype=acts.dtype)  # a constant in the graph, not an input
+            maps.append(tf.tensordot(acts, kernel, axes=[[3], [0]]))  # EnsembleGradcam's map, exactly
+        return tf.concat(logits, axis=1), tf.stack(maps)
+
+    return logits_and_maps
 
 
 def differences(tf_detector, onnx_detector, pictures) -> tuple[np.ndarray, int]:
@@ -113,8 +161,8 @@ def agreement(weights_dir: Path, onnx_dir: Path, data_dir: str, split: str, limi
     from ensemble.preprocess import ImageRejected, open_image
 
     tf_detector = Detector.from_dir(weights_dir)
-    runners = load_runners(onnx_dir, tf_detector.manifest, checked=False)
-    onnx_detector = Detector(tf_detector.manifest, tf_detector.models, runners)
+    runners, cams = load_runners(onnx_dir, tf_detector.manifest, checked=False)
+    onnx_detector = Detector(tf_detector.manifest, None, runners, cams)
     samples = load_dataset(data_dir, split)[:limit]
     gaps, changed, skipped = [], 0, 0
     for start in tqdm(range(0, len(samples), 16), desc="agreement", unit="batch"):

@@ -29,8 +29,8 @@ class Unavailable(Exception):
     """The ONNX path cannot be used; the message says why."""
 
 
-def load_runners(onnx_dir: Path, manifest: dict, checked: bool = True) -> list:
-    """Sessions for the files in ``onnx_dir``, made from this manifest's weights.
+def load_runners(onnx_dir: Path, manifest: dict, checked: bool = True) -> tuple[list, dict]:
+    """Runners and Grad-CAMs for the files in ``onnx_dir``, made from this manifest's weights (see ``sessions``).
 
     Raises:
         Unavailable: no such conversion, a file changed, the converter was not checked, or no onnxruntime.
@@ -54,15 +54,29 @@ def load_runners(onnx_dir: Path, manifest: dict, checked: bool = True) -> list:
     return sessions(onnx_dir, sidecar)
 
 
-def sessions(onnx_dir: Path, sidecar: dict) -> list:
-    """(input size, member indices, run) per file listed in ``sidecar``, after checking each file's SHA-256.
+class OnnxGradcam:
+    """``explain.gradcam.EnsembleGradcam``'s contract from an ONNX session: ``(maps, logits)`` for views."""
+
+    def __init__(self, session, name: str, input_size: int) -> None:
+        self.session, self.name, self.input_size = session, name, input_size
+
+    def __call__(self, views: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, maps = self.session.run(None, {self.name: np.asarray(views, dtype=np.float32)})
+        return np.asarray(maps, np.float32), np.asarray(logits, np.float32)
+
+
+def sessions(onnx_dir: Path, sidecar: dict) -> tuple[list, dict]:
+    """``(runners, cams)`` for the files listed in ``sidecar``, after checking each file's SHA-256.
+
+    ``runners``: (input size, member indices, run) per file, like ``Detector.tf_runners``; ``cams``: input
+    size -> ``OnnxGradcam``.
 
     Raises:
         Unavailable: a file is missing or changed.
     """
     import onnxruntime
 
-    runners = []
+    runners, cams = [], {}
     for entry in sidecar["files"]:
         path = Path(onnx_dir) / entry["file"]
         if not path.is_file() or sha256(path) != entry["sha256"]:
@@ -76,14 +90,17 @@ def sessions(onnx_dir: Path, sidecar: dict) -> list:
         name = session.get_inputs()[0].name
 
         def run(batch, session=session, name=name):
-            return session.run(None, {name: np.asarray(batch, dtype=np.float32)})[0]
+            return session.run(None, {name: np.asarray(batch, dtype=np.float32)})[0]  # the maps cost little
 
-        runners.append((int(entry["input_size"]), list(entry["members"]), run))
-    return runners
+        size = int(entry["input_size"])
+        runners.append((size, list(entry["members"]), run))
+        cams[size] = OnnxGradcam(session, name, size)
+    return runners, cams
 
 
-def prepare(weights_dir: Path, manifest: dict, onnx_dir: Path) -> list | None:
-    """Runners from ``onnx_dir``, converting the weights there first if needed; None if ONNX cannot serve."""
+def prepare(weights_dir: Path, manifest: dict, onnx_dir: Path) -> tuple[list, dict] | None:
+    """``(runners, cams)`` from ``onnx_dir``, converting the weights there first if needed; None if ONNX
+    cannot serve."""
     try:
         try:
             return load_runners(onnx_dir, manifest)

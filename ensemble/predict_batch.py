@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 from tqdm import tqdm
 
@@ -36,7 +35,7 @@ def logits_over_views(run, pictures, input_size: int, policy: str, progress=None
     return np.concatenate(chunks) if chunks else np.zeros((0, 1))
 
 
-def member_logits(model: keras.Model, pictures, input_size: int, policy: str, desc: str = "predict") -> np.ndarray:
+def member_logits(model, pictures, input_size: int, policy: str, desc: str = "predict") -> np.ndarray:
     """One logit per picture from a single one-logit classifier."""
     import tensorflow as tf
 

@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ensemble.backbone import PIXEL_MEAN, PIXEL_STD
+# The PyTorch EfficientNet-Lite checkpoints' normalisation: (pixel - 127) / 128.
+PIXEL_MEAN = 127.0
+PIXEL_STD = 128.0
+
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 64_000_000

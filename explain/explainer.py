@@ -85,6 +85,13 @@ class Explainer:
         self.image_format = image_format
         # Members of one input size see the same views: preprocess once per size, as the Detector does.
         self._groups: dict[int, list[int]] = {}
+        if detector.models is None:  # served by ONNX Runtime: its graphs give Grad-CAM maps with the logits
+            if method != "gradcam":
+                raise ValueError(f"{method} needs the Keras members; load the Detector without onnx_dir")
+            for index, spec in enumerate(detector.members):
+                self._groups.setdefault(int(spec["input_size"]), []).append(index)
+            self._cams = dict(detector.cams)
+            return
         for index, (spec, model) in enumerate(zip(detector.members, detector.models)):
             size = int(spec["input_size"])
             if int(model.inputs[0].shape[1]) != size:
@@ -108,7 +115,7 @@ class Explainer:
     def _group_maps(self, size: int, views: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(members, views, cells, cells) maps of one input size's members, and their (views, members) logits."""
         cams = self._cams[size]
-        if isinstance(cams, EnsembleGradcam):
+        if not isinstance(cams, list):  # EnsembleGradcam, or its ONNX twin: maps and logits in one pass
             return cams(views)
         return np.stack([cam(views) for cam in cams]), None
 

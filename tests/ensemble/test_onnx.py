@@ -28,6 +28,42 @@ def test_the_shipped_manifest_records_a_passed_check_on_the_whole_test_split(man
     assert check["max_abs_p_fake"] <= MAX_P_FAKE_DIFFERENCE and check["verdict_changes"] == 0
 
 
+def test_onnx_grad_cam_maps_are_tensorflows(onnx_dir):
+    from explain.explainer import Explainer
+
+    tf_explainer = Explainer(Detector.from_dir(WEIGHTS))
+    onnx_explainer = Explainer(Detector.from_dir(WEIGHTS, onnx_dir=onnx_dir))
+    for picture in (photo_like(640, 480, 3), photo_like(500, 900, 4)):
+        ours, analysed = tf_explainer.signed_map(picture, 320, picture.height * 320 // picture.width)
+        theirs, analysed_too = onnx_explainer.signed_map(picture, 320, picture.height * 320 // picture.width)
+        assert (analysed == analysed_too).all()
+        assert np.abs(ours - theirs).max() <= 1e-3 * np.abs(ours).max()
+    with pytest.raises(ValueError, match="needs the Keras members"):
+        Explainer(Detector.from_dir(WEIGHTS, onnx_dir=onnx_dir), method="gradcam++")
+
+
+def test_serving_on_onnx_runtime_never_imports_tensorflow(onnx_dir):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from ensemble.detector import Detector\n"
+        "from explain.explainer import Explainer\n"
+        "from tests.images import encode, photo_like\n"
+        f"detector = Detector.from_dir({str(WEIGHTS)!r}, onnx_dir={str(onnx_dir)!r})\n"
+        "data = encode(photo_like(800, 600, 1), 'JPEG')\n"
+        "explanation = Explainer(detector, image_format='jpeg').explain(data)\n"
+        "print(detector.backend, detector.judge_file(data).verdict, len(explanation.overlay) > 1000,\n"
+        "      'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=WEIGHTS.parent, capture_output=True, text=True, timeout=300, check=True
+    )
+    backend, _verdict, has_overlay, tensorflow, keras = result.stdout.split()
+    assert (backend, has_overlay, tensorflow, keras) == ("onnx", "True", "False", "False"), result.stdout
+
+
 def test_onnx_runtime_gives_tensorflows_verdicts(onnx_dir):
     tf_detector = Detector.from_dir(WEIGHTS)
     onnx_detector = Detector.from_dir(WEIGHTS, onnx_dir=onnx_dir)
@@ -53,6 +89,7 @@ def test_a_changed_file_or_other_weights_are_not_served(onnx_dir, manifest, tmp_
         load_runners(copy, other)
 
     assert sidecar["probe"]["passed"] and sidecar["probe"]["max_abs_p_fake"] <= MAX_P_FAKE_DIFFERENCE
+    assert sidecar["probe"]["max_relative_map_difference"] <= 1e-3
     failed_probe = {**sidecar, "probe": {**sidecar["probe"], "passed": False}}
     (copy / SIDECAR).write_text(json.dumps(failed_probe))
     with pytest.raises(Unavailable, match="differed from TensorFlow"):
