@@ -5,7 +5,7 @@ or None (the log says why; TensorFlow then serves). It can when:
   * the manifest's ``onnx_check`` passed on the test split for the converter installed here;
   * ``onnx_dir`` holds a conversion of exactly these weights by that converter, or one can be made now:
     the conversion runs once, in a separate process (``python -m ensemble export-onnx --out onnx_dir``) so
-    its memory is not the bot's, and takes about half a minute;
+    its memory is not the bot's, and takes about 40 seconds;
   * onnxruntime is installed.
 """
 
@@ -107,7 +107,7 @@ def prepare(weights_dir: Path, manifest: dict, onnx_dir: Path) -> tuple[list, di
         except Unavailable as reason:
             if "onnxruntime" in str(reason) or "has not passed" in str(reason):
                 raise
-            log.info("converting the ensemble to ONNX once (%s); about half a minute", reason)
+            log.info("converting the ensemble to ONNX once (%s); about 40 seconds", reason)
         converted = subprocess.run(
             [sys.executable, "-m", "ensemble", "export-onnx", "--weights", str(weights_dir), "--out", str(onnx_dir)],
             cwd=ROOT,

@@ -11,7 +11,7 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 @pytest.fixture(scope="session")
 def onnx_dir(tmp_path_factory) -> Path:
-    """The shipped ensemble converted to ONNX once per test session (about half a minute)."""
+    """The shipped ensemble converted to ONNX once per test session (about 40 seconds)."""
     from ensemble.onnx_export import convert
 
     folder = tmp_path_factory.mktemp("onnx")
