@@ -52,7 +52,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-DEFAULT_TOKEN = "123456:AAFakeTokenForEndToEndTests_abcdefg"
+DEFAULT_TOKEN = "123456:TEST_fake_token_for_end_to_end_tests"
 BOT_USERNAME = "fake_detector_bot"
 BOT_FIRST_NAME = "Fake Detector"
 

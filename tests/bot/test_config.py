@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import Config, ConfigError
 
-TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+TOKEN = "123456789:TEST_not_a_real_token_0123456789"
 
 
 def env(**values: str) -> dict[str, str]:
@@ -75,7 +75,7 @@ def test_webhook_mode_redis_and_amvera_defaults():
         ({"BOT_TOKEN": "   "}, "BOT_TOKEN is not set"),
         ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN is malformed"),
         ({"BOT_TOKEN": "12345:short"}, "BOT_TOKEN is malformed"),
-        ({"BOT_TOKEN": "abc:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"}, "BOT_TOKEN is malformed"),
+        ({"BOT_TOKEN": "abc:TEST_not_a_real_token_0123456789"}, "BOT_TOKEN is malformed"),
         ({"BOT_TOKEN": TOKEN + " x"}, "BOT_TOKEN is malformed"),
         ({"TELEGRAM_API_URL": "ftp://host"}, "TELEGRAM_API_URL must be an http"),
         ({"TELEGRAM_API_URL": "localhost:8081"}, "TELEGRAM_API_URL must be an http"),

@@ -18,7 +18,7 @@ from dialogs.album import FAILED, VERDICT_IDS
 from dialogs.check import VERDICT_ID
 from dialogs.states import Album, Check
 
-TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+TOKEN = "123456789:TEST_not_a_real_token_0123456789"
 USER = 1
 
 
