@@ -6,7 +6,7 @@ Figures, each the median of ``--runs`` runs with min and max:
   * verdict latency p50/p95, 1280x960 Telegram-style JPEG: decode + preprocess + ensemble, one at a time;
   * "Why?" latency p50/p95: Grad-CAM overlay encoded as PNG and as JPEG;
   * throughput in photos/s at 1, 8 and 40 concurrent checks through the bot's service layer
-    (``bot.analysis.Analyst``: decode, metadata, micro-batched ensemble), in a fresh process;
+    (``bot.analysis.Analyst``: decode, metadata, ensemble), in a fresh process;
   * cold start: process start to models ready (loaded and warmed up), and to the first verdict;
   * peak resident memory after 100+ photos;
   * the original's way, side by side: every member loaded with Keras and called with ``model.predict`` on
@@ -37,14 +37,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmarks.timing import percentiles, summarise, timed  # noqa: E402
+from benchmarks.timing import percentiles, spread, summarise, timed  # noqa: E402
 from benchmarks.verdict_latency import telegram_style_jpeg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def original_way(weights: Path, photos: list[bytes]) -> dict[str, float]:
@@ -110,16 +106,6 @@ def draft_mode(photo: bytes, size: int, repeats: int) -> dict[str, float]:
     }
 
 
-def large_jpeg(seed: int = 0, width: int = 4032, height: int = 3024) -> bytes:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x / width, y / height, (x * y) / (width * height)], axis=-1) * 220
-    pixels = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="weights")
@@ -162,7 +148,7 @@ def main() -> None:
     batched = [fresh_process(weights, "--max-batch", "8") for _ in range(args.runs)]
     threads = [fresh_process(weights, "--onnx-dir", "off", "--intra", "2", "--inter", "1") for _ in range(args.runs)]
     print("fresh processes done", file=sys.stderr)
-    draft = draft_mode(large_jpeg(), 260, 5)
+    draft = draft_mode(telegram_style_jpeg(0, 4032, 3024, quality=90), 260, 5)  # a phone photo sent as a file
 
     def per(runs: list[dict], key: str) -> dict[str, float]:
         return spread([run[key] for run in runs])

@@ -25,48 +25,17 @@ import argparse
 import json
 import os
 import platform
-import signal
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from itertools import count
 from pathlib import Path
 
-from benchmarks.timing import percentiles, summarise
+from benchmarks.timing import memory_mib, percentiles, spread, summarise
 from benchmarks.verdict_latency import telegram_style_jpeg
 from tests.bot.fake_telegram import FakeTelegram
+from tests.bot.helpers import BotProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def start_bot(fake: FakeTelegram, data_dir: Path, log_path: Path) -> subprocess.Popen:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
-    environment.update(
-        BOT_TOKEN=fake.token,
-        TELEGRAM_API_URL=fake.base_url,
-        DATA_DIR=str(data_dir),
-        LOG_LEVEL="WARNING",
-        RATE_LIMIT_PER_MINUTE="1000",
-        ONNX_DIR=str(ROOT / "data" / "onnx"),  # made by python -m benchmarks or the bot's first start
-    )
-    with log_path.open("ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=ROOT, env=environment, stdout=log, stderr=log)
-    fake.wait_for_sync(lambda: fake.calls_of("getUpdates") or process.poll() is not None, timeout=600)
-    if process.poll() is not None:
-        raise SystemExit(f"the bot exited during start-up; see {log_path}")
-    return process
-
-
-def memory_mib(pid: int) -> dict[str, float]:
-    """Peak (VmHWM) and current (VmRSS) resident memory of a process, in MiB (Linux)."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
-            values[key] = int(rest.split()[0]) / 1024
-    return values
 
 
 def answered_at(fake: FakeTelegram, users: list[int], timeout: float) -> dict[int, float]:
@@ -122,8 +91,15 @@ def main() -> None:
     photo = telegram_style_jpeg()
     users = count(100_000)
     with tempfile.TemporaryDirectory() as scratch, FakeTelegram() as fake:
-        log_path = Path(scratch) / "bot.log"
-        process = start_bot(fake, Path(scratch) / "data", log_path)
+        bot = BotProcess(
+            fake,
+            Path(scratch) / "data",
+            Path(scratch) / "bot.log",
+            LOG_LEVEL="WARNING",
+            RATE_LIMIT_PER_MINUTE="1000",
+            ONNX_DIR=str(ROOT / "data" / "onnx"),  # made by python -m benchmarks or the bot's first start
+        )
+        process = bot.process
         try:
             sequential(fake, users, photo, 50)  # warm the HTTP connections and the caches
             after_50 = memory_mib(process.pid)
@@ -141,8 +117,7 @@ def main() -> None:
                 )
             at_end = memory_mib(process.pid)
         finally:
-            process.send_signal(signal.SIGTERM)
-            exit_code = process.wait(120)
+            exit_code = bot.terminate(120)
     summary = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "photo": "1280x960 JPEG q80",
@@ -151,11 +126,7 @@ def main() -> None:
             "users": args.crowd,
             "answered_min": min(c["answered"] for c in crowds),
             "latency_ms": summarise(crowds),
-            "photos_per_s": {
-                "median": statistics.median(c["photos_per_s"] for c in crowds),
-                "min": min(c["photos_per_s"] for c in crowds),
-                "max": max(c["photos_per_s"] for c in crowds),
-            },
+            "photos_per_s": spread([c["photos_per_s"] for c in crowds]),
         },
         "memory_mib": {"after_50_photos": after_50, "at_end": at_end},
         "photos_in_all": 50 + args.runs * (args.requests + args.crowd),

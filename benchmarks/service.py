@@ -7,7 +7,7 @@ process's), or alone:
 
 Prints one JSON object: seconds from process start to the models being ready (loaded and warmed up) and to
 the first verdict; photos per second at 1, 8 and 40 concurrent checks through ``bot.analysis.Analyst``
-(decode, metadata, micro-batched ensemble); and the peak resident memory after ``--photos`` photos.
+(decode, metadata, ensemble, micro-batched where that is on); and the peak resident memory after ``--photos`` photos.
 """
 
 from __future__ import annotations
@@ -22,16 +22,6 @@ import time
 # The parent passes the wall-clock time it started this process, so interpreter start-up counts too.
 STARTED = float(os.environ.get("BENCH_T0") or time.time())
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def memory_mib() -> dict[str, float]:
-    values = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key, _, rest = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                values[key] = int(rest.split()[0]) / 1024
-    return values
 
 
 async def throughput(analyst, photos: list[bytes], concurrency: int, total: int) -> float:
@@ -54,6 +44,7 @@ async def measure(args) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra)
         tf.config.threading.set_inter_op_parallelism_threads(args.inter)
 
+    from benchmarks.timing import memory_mib
     from benchmarks.verdict_latency import telegram_style_jpeg
     from bot.analysis import Analyst
 

@@ -24,13 +24,14 @@ from PIL import Image  # noqa: E402
 from benchmarks.timing import percentiles, summarise, timed  # noqa: E402
 
 
-def telegram_style_jpeg(seed: int = 0) -> bytes:
+def telegram_style_jpeg(seed: int = 0, width: int = 1280, height: int = 960, quality: int = 80) -> bytes:
+    """A photo-like gradient with noise, as a JPEG (by default what Telegram makes of a photo)."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:960, 0:1280]
-    base = np.stack([x / 1280, y / 960, (x * y) / (1280 * 960)], axis=-1) * 220
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x / width, y / height, (x * y) / (width * height)], axis=-1) * 220
     pixels = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=80)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 

@@ -53,7 +53,8 @@ class Detector:
         Args:
             manifest: the parsed ``manifest.json``.
             models: the Keras members in manifest order; None when ``runners`` serve (no TensorFlow then).
-            runners: (input size, member indices, run) per input size, instead of the Keras members'.
+            runners: (input size, member indices, run) per input size from ONNX Runtime, instead of the Keras
+                members'.
             cams: input size -> callable giving Grad-CAM maps and logits (``explain.gradcam.EnsembleGradcam``'s
                 contract) without TensorFlow; used by ``explain.Explainer`` when there are no ``models``.
         """
@@ -66,7 +67,7 @@ class Detector:
         self.half_width = float(manifest["unsure"]["half_width"])
         self.policy = manifest["preprocess"]["policy"]
         self._tf_runners = None
-        self.backend = "tf" if runners is None else "other"
+        self.backend = "tf" if runners is None else "onnx"
         self._runners = runners if runners is not None else self.tf_runners
 
     @property
@@ -102,9 +103,7 @@ class Detector:
             served = prepare(weights_dir, manifest, Path(onnx_dir))
             if served is not None:  # no TensorFlow in this process: the verdict and Grad-CAM run on ONNX
                 runners, cams = served
-                detector = cls(manifest, None, runners, cams)
-                detector.backend = "onnx"
-                return detector
+                return cls(manifest, None, runners, cams)
         from ensemble.classifier import load_member  # imports Keras and TensorFlow
 
         return cls(manifest, [load_member(weights_dir, spec) for spec in manifest["members"]])
