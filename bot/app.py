@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -16,11 +17,14 @@ from aiogram_dialog import setup_dialogs
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
 
 from bot import texts
+from bot.api_retry import RetryMiddleware
 from bot.config import Config
 from bot.handlers import all_routers
 from bot.i18n import LanguageMiddleware, PoI18n, build_i18n, locale_for
+from bot.journal import Feeder, FollowUpMiddleware, UpdateJournal
 from bot.middlewares.album import AlbumMiddleware
 from bot.middlewares.in_flight import InFlightMiddleware
+from bot.polling import poll
 from bot.stores import Stores, open_stores
 from dialogs import all_dialogs
 from dialogs.common import AnswerOnceMessageManager
@@ -36,11 +40,14 @@ COMMANDS = {
 
 
 def build_bot(config: Config) -> Bot:
+    """The Bot, its calls retried when Telegram says 429 or 5xx or does not answer in ``api_timeout`` s."""
     if config.api_url:
         # A server started with --local answers getFile with a path on its own disk, which aiogram then reads.
-        session = AiohttpSession(api=TelegramAPIServer.from_base(config.api_url, is_local=config.api_local))
+        api = TelegramAPIServer.from_base(config.api_url, is_local=config.api_local)
+        session = AiohttpSession(api=api, timeout=config.api_timeout)
     else:
-        session = AiohttpSession()
+        session = AiohttpSession(timeout=config.api_timeout)
+    session.middleware(RetryMiddleware())
     return Bot(
         config.bot_token,
         session=session,
@@ -63,14 +70,17 @@ def error_handlers(i18n: PoI18n):
             with context, locale:
                 await callback.answer(texts.too_old(), show_alert=True)
 
-    async def on_error(event: ErrorEvent) -> None:
+    async def on_error(event: ErrorEvent, bot: Bot) -> None:
         log.error("update %s failed", event.update.update_id, exc_info=event.exception)
         context, locale = speaking(event)
+        follow_up = getattr(event.update, "aiogd_update", None)  # aiogram-dialog showing a dialog, e.g. a verdict
         with context, locale:
             if event.update.message is not None:
                 await event.update.message.answer(texts.failed())
             elif event.update.callback_query is not None:
                 await event.update.callback_query.answer(texts.failed(), show_alert=True)
+            elif follow_up is not None and follow_up.chat is not None:
+                await bot.send_message(follow_up.chat.id, texts.failed())
 
     return on_stale_button, on_error
 
@@ -91,6 +101,7 @@ def build_dispatcher(
     )
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
+    dispatcher.update.outer_middleware(FollowUpMiddleware())
     i18n = build_i18n()
     dispatcher.update.outer_middleware(LanguageMiddleware(i18n))
     # Before aiogram-dialog's middlewares, which handle one update per chat at a time: an album's parts must
@@ -135,20 +146,55 @@ async def run(config: Config) -> None:
         await run_polling(config)
 
 
+async def finish_in_flight(in_flight: InFlightMiddleware, feeder: Feeder, seconds: float) -> None:
+    """Let the answers in progress finish for up to ``seconds``; cut off the rest, which stay in the journal."""
+    await in_flight.drain(seconds)
+    await feeder.cancel()
+
+
+async def serve_polling(
+    bot: Bot,
+    dispatcher: Dispatcher,
+    in_flight: InFlightMiddleware,
+    journal: UpdateJournal | None,
+    stop: asyncio.Event,
+    *,
+    drain_seconds: float = 20,
+    polling_timeout: int = 20,
+) -> None:
+    """Poll until ``stop`` is set: start-up hooks, the updates an earlier run left unanswered, then new ones."""
+    feeder = Feeder(dispatcher, bot, journal)
+    workflow = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
+    await dispatcher.emit_startup(bot=bot, **workflow)
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook cannot both be set
+        await feeder.replay()
+        await poll(bot, feeder, dispatcher.resolve_used_update_types(), stop, polling_timeout)
+    finally:
+        await finish_in_flight(in_flight, feeder, drain_seconds)
+        await dispatcher.emit_shutdown(bot=bot, **workflow)
+
+
 async def run_polling(config: Config) -> None:
     """Load everything once, then poll; on SIGTERM or SIGINT the answers in progress are finished first."""
     from bot.analysis import Analyst  # imports TensorFlow: only when the bot really starts
 
     stores = await open_stores(config)
+    journal = UpdateJournal(config.data_dir / "updates.sqlite3")
     analyst = await asyncio.to_thread(
         Analyst.load, config.weights_dir, config.workers, config.queue_limit, config.max_batch, config.onnx_dir
     )
     bot = build_bot(config)
-    dispatcher, _in_flight = build_dispatcher(config, stores, analyst)
+    dispatcher, in_flight = build_dispatcher(config, stores, analyst)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook cannot both be set
-        await dispatcher.start_polling(bot, allowed_updates=dispatcher.resolve_used_update_types(), polling_timeout=20)
+        await serve_polling(bot, dispatcher, in_flight, journal, stop, drain_seconds=config.drain_seconds)
     finally:
+        await bot.session.close()
         analyst.close()
         await stores.close()
+        journal.close()
         log.info("stopped")

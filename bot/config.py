@@ -120,6 +120,7 @@ class Config:
     max_batch: int | None = None  # None: chosen by the backend (see bot.analysis.Analyst)
     rate_per_minute: int = 20
     drain_seconds: int = 20
+    api_timeout: int = 30  # seconds a Bot API call may take before it is retried
     log_level: str = "INFO"
 
     @classmethod
@@ -167,5 +168,6 @@ class Config:
             max_batch=_positive_int(env, "BATCH_MAX", 0) or None,
             rate_per_minute=_positive_int(env, "RATE_LIMIT_PER_MINUTE", 20),
             drain_seconds=_positive_int(env, "DRAIN_SECONDS", 20),
+            api_timeout=_positive_int(env, "TELEGRAM_TIMEOUT", 30),
             log_level=log_level,
         )

@@ -9,21 +9,25 @@ Order of a run:
      and the process exits 0.
 
 Requests to the webhook path without Telegram's ``X-Telegram-Bot-Api-Secret-Token`` header, or with a wrong
-one, get 401 (aiogram's ``SimpleRequestHandler`` compares it in constant time).
+one, get 401 (compared in constant time). An update is answered 200 only once it is in the journal
+(``bot.journal``): a crash after that answers it on the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import signal
 from urllib.parse import urlsplit
 
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiogram.types import Update
 from aiohttp import web
+from pydantic import ValidationError
 
-from bot.app import build_bot, build_dispatcher
+from bot.app import build_bot, build_dispatcher, finish_in_flight
 from bot.config import Config
+from bot.journal import Feeder, UpdateJournal
 from bot.stores import open_stores
 
 log = logging.getLogger(__name__)
@@ -39,7 +43,8 @@ class WebhookServer:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.handler: SimpleRequestHandler | None = None
+        self.secret = (config.webhook_secret or "").encode()
+        self.feeder: Feeder | None = None
         self.ready = False
         self.app = web.Application(client_max_size=2 * 2**20)  # updates are small; Telegram's are far below 2 MB
         self.app.router.add_get("/healthz", self.healthz)
@@ -52,12 +57,20 @@ class WebhookServer:
     async def readyz(self, _request: web.Request) -> web.Response:
         if self.ready:
             return web.json_response({"status": "ready"})
-        return web.json_response({"status": "loading" if self.handler is None else "stopping"}, status=503)
+        return web.json_response({"status": "loading" if self.feeder is None else "stopping"}, status=503)
 
     async def update(self, request: web.Request) -> web.Response:
-        if self.handler is None or not self.ready:
+        if self.feeder is None or not self.ready:
             return web.json_response({"status": "not ready"}, status=503)
-        return await self.handler.handle(request)
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not hmac.compare_digest(given, self.secret):
+            return web.Response(status=401, text="Unauthorized")
+        try:
+            update = Update.model_validate_json(await request.read(), context={"bot": self.feeder.bot})
+        except ValidationError:
+            return web.Response(status=400, text="not a Telegram update")
+        await self.feeder.take([update])  # on disk before Telegram hears 200 and forgets it
+        return web.json_response({})
 
 
 def load_shipped_analyst(config: Config):
@@ -85,9 +98,10 @@ async def run_webhook(config: Config, load_analyst=load_shipped_analyst, stop: a
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
 
-    stores = analyst = bot = dispatcher = None
+    stores = analyst = bot = dispatcher = journal = None
     try:
         stores = await open_stores(config)
+        journal = UpdateJournal(config.data_dir / "updates.sqlite3")
         loading = asyncio.ensure_future(asyncio.to_thread(load_analyst, config))
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -98,9 +112,10 @@ async def run_webhook(config: Config, load_analyst=load_shipped_analyst, stop: a
             return
         analyst = loading.result()
         bot = build_bot(config)
-        dispatcher, _in_flight = build_dispatcher(config, stores, analyst)
-        server.handler = SimpleRequestHandler(dispatcher, bot, secret_token=config.webhook_secret)
+        dispatcher, in_flight = build_dispatcher(config, stores, analyst)
+        server.feeder = Feeder(dispatcher, bot, journal)
         await dispatcher.emit_startup(bot=bot, dispatcher=dispatcher, **dispatcher.workflow_data)
+        await server.feeder.replay()
         await bot.set_webhook(
             config.webhook_url,
             secret_token=config.webhook_secret,
@@ -114,6 +129,7 @@ async def run_webhook(config: Config, load_analyst=load_shipped_analyst, stop: a
         server.ready = False
         if dispatcher is not None:
             log.info("stopping: finishing answers in progress")
+            await finish_in_flight(in_flight, server.feeder, config.drain_seconds)
             await dispatcher.emit_shutdown(bot=bot, dispatcher=dispatcher, **dispatcher.workflow_data)
             if stores is not None and not stores.shared:
                 await bot.delete_webhook(drop_pending_updates=False)
@@ -124,4 +140,6 @@ async def run_webhook(config: Config, load_analyst=load_shipped_analyst, stop: a
             analyst.close()
         if stores is not None:
             await stores.close()
+        if journal is not None:
+            journal.close()
         log.info("stopped")

@@ -1,0 +1,105 @@
+"""The update journal: what is recorded, finished, handed out again after a crash, and given up on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiogram.types import Update
+
+from bot.journal import MAX_ATTEMPTS, Feeder, UpdateJournal
+
+
+def update(update_id: int, text: str = "hello") -> Update:
+    return Update.model_validate(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1_700_000_000,
+                "chat": {"id": 7, "type": "private"},
+                "from": {"id": 7, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
+                "text": text,
+            },
+        }
+    )
+
+
+@pytest.fixture
+def journal(tmp_path):
+    journal = UpdateJournal(tmp_path / "updates.sqlite3")
+    yield journal
+    journal.close()
+
+
+async def test_unfinished_updates_come_back_after_a_restart_exactly_as_received(tmp_path, journal):
+    assert await journal.record([update(1), update(2, "Привет")]) == [update(1), update(2, "Привет")]
+    await journal.finish(1)
+    journal.close()
+
+    reopened = UpdateJournal(tmp_path / "updates.sqlite3")
+    try:
+        bodies = await reopened.unfinished()
+        assert [Update.model_validate_json(body) for body in bodies] == [update(2, "Привет")]
+        assert await reopened.last_update_id() == 2
+    finally:
+        reopened.close()
+
+
+async def test_a_redelivered_update_is_taken_once(journal):
+    assert len(await journal.record([update(5)])) == 1
+    assert await journal.record([update(5), update(6)]) == [update(6)]
+    await journal.finish(5)
+    assert await journal.record([update(5)]) == [], "finished, and still remembered"
+
+
+async def test_an_update_that_never_finishes_is_dropped_after_max_attempts(journal):
+    await journal.record([update(9)])
+    handed_out = 0
+    for _start in range(MAX_ATTEMPTS + 2):
+        handed_out += len(await journal.unfinished())
+    assert handed_out == MAX_ATTEMPTS - 1, "the first start plus MAX_ATTEMPTS - 1 replays"
+    assert await journal.counts() == (1, 0)
+
+
+class RecordingDispatcher:
+    """Stands in for the Dispatcher: remembers what it was fed, and can be told to fail or hang."""
+
+    def __init__(self, fail: bool = False, hang: bool = False) -> None:
+        self.fed: list[int] = []
+        self.fail, self.hang = fail, hang
+
+    async def feed_update(self, bot, update: Update) -> None:
+        self.fed.append(update.update_id)
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.fail:
+            raise RuntimeError("handler bug")
+
+
+async def settle(journal: UpdateJournal, expected: tuple[int, int]) -> None:
+    for _ in range(200):
+        if await journal.counts() == expected:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"journal counts {await journal.counts()}, expected {expected}")
+
+
+async def test_feeder_marks_handled_and_failed_updates_finished(journal):
+    await Feeder(RecordingDispatcher(), None, journal).take([update(1), update(2)])
+    await settle(journal, (2, 0))
+    await Feeder(RecordingDispatcher(fail=True), None, journal).take([update(3)])
+    await settle(journal, (3, 0))  # the error handler answered; replaying a bug would only fail again
+
+
+async def test_updates_cut_off_at_shutdown_are_replayed_by_the_next_start(journal):
+    feeder = Feeder(RecordingDispatcher(hang=True), None, journal)
+    await feeder.take([update(1)])
+    await asyncio.sleep(0.05)
+    await feeder.cancel()
+    assert await journal.counts() == (0, 1)
+
+    again = RecordingDispatcher()
+    assert await Feeder(again, None, journal).replay() == 1
+    await settle(journal, (1, 0))
+    assert again.fed == [1]
