@@ -13,8 +13,9 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from bot.app import build_bot, build_dispatcher
+from bot.app import build_bot, build_dispatcher, serve_polling
 from bot.config import Config
+from bot.journal import UpdateJournal
 from bot.stores import open_stores
 from tests.bot.fake_telegram import FakeTelegram
 from tests.bot.helpers import buttons, jpeg
@@ -34,19 +35,23 @@ class RunningBot:
     async def start(self) -> RunningBot:
         self.stores = await open_stores(self.config)
         self.verdicts = self.stores.verdicts
+        self.journal = UpdateJournal(self.config.data_dir / "updates.sqlite3")
         self.bot = build_bot(self.config)
         self.dispatcher, self.in_flight = build_dispatcher(self.config, self.stores, self.analyst)
+        self.stopping = asyncio.Event()
         self.task = asyncio.create_task(
-            self.dispatcher.start_polling(self.bot, handle_signals=False, polling_timeout=1)
+            serve_polling(self.bot, self.dispatcher, self.in_flight, self.journal, self.stopping, polling_timeout=1)
         )
         await self.fake.wait_for_call("getUpdates", timeout=30)
         return self
 
     async def stop(self) -> None:
         if self.task is not None and not self.task.done():
-            await self.dispatcher.stop_polling()
+            self.stopping.set()
             await asyncio.wait_for(self.task, 30)
+        await self.bot.session.close()
         await self.stores.close()
+        self.journal.close()
 
 
 @pytest.fixture
@@ -289,3 +294,16 @@ async def test_a_button_from_a_lost_database_says_the_check_is_too_old(fake, con
         assert "too old" in call.params.get("text", "")
     finally:
         await second.stop()
+
+
+async def test_stats_is_for_admins_only(fake, config, analyst):
+    admin = 4242
+    running = await RunningBot(fake, replace(config, admin_ids=frozenset({admin})), analyst).start()
+    try:
+        refused = await answer_to(fake, lambda: fake.send_command(USER, "/stats", language_code="en"))
+        assert "for the bot's admins" in refused["text"] and "verdicts stored" not in refused["text"]
+        fake.send_command(admin, "/stats", language_code="en")
+        stats = await next_bot_message(fake, admin, 0)
+        assert "verdicts stored" in stats["text"]
+    finally:
+        await running.stop()
