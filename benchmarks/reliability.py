@@ -20,9 +20,11 @@ import argparse
 import json
 import os
 import platform
+import socket
 import statistics
 import tempfile
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from tests.bot.helpers import BotProcess
 ROOT = Path(__file__).resolve().parents[1]
 VERDICT = "Chance it was made by a neural network"
 BUSY = "busy with many pictures"
+WEBHOOK_SECRET = "reliability_secret-0123456789"
 
 
 def verdicts(fake: FakeTelegram, user: int) -> int:
@@ -49,11 +52,11 @@ def token_in(log: str, token: str) -> bool:
     return token in log or token.partition(":")[2] in log
 
 
-def start_bot(fake: FakeTelegram, folder: Path, onnx_dir: Path | None, **env: str) -> BotProcess:
+def start_bot(fake: FakeTelegram, folder: Path, onnx_dir: Path | None, ready=None, **env: str) -> BotProcess:
     settings = {"LOG_LEVEL": "INFO", "RATE_LIMIT_PER_MINUTE": "1000", **env}
     if onnx_dir is not None:
         settings["ONNX_DIR"] = str(onnx_dir)
-    return BotProcess(fake, folder / "data", folder / "bot.log", **settings)
+    return BotProcess(fake, folder / "data", folder / "bot.log", ready=ready, **settings)
 
 
 @dataclass
@@ -163,26 +166,67 @@ class Crash:
     token_in_log: bool = False
 
 
-def crash(folder: Path, onnx_dir: Path | None, photos: int = 12) -> Crash:
-    """Kill the bot (SIGKILL) while half the photos still wait for their download, then restart it."""
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def webhook_settings(port: int) -> dict[str, str]:
+    return {
+        "BOT_MODE": "webhook",
+        "WEBHOOK_URL": "https://detector.example/telegram",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WEB_HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+
+
+def webhook_ready(port: int):
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    return check
+
+
+def crash(folder: Path, onnx_dir: Path | None, photos: int = 12, mode: str = "polling") -> Crash:
+    """Kill the bot (SIGKILL) while half the photos still wait for their download, then restart it.
+
+    In webhook mode each update is posted to the bot like Telegram does, and counts as confirmed once the bot
+    answered the POST with 200.
+    """
     people = list(range(500_000, 500_000 + photos))
     result = Crash(photos)
+    port = free_port()
+    settings = webhook_settings(port) if mode == "webhook" else {}
+    ready = webhook_ready(port) if mode == "webhook" else None
     with FakeTelegram() as fake:
-        bot = start_bot(fake, folder, onnx_dir)
+
+        def confirmed() -> bool:  # polling: the bot asked for updates after these; webhook: every POST got 200
+            return mode == "webhook" or not fake.pending_updates
+
+        bot = start_bot(fake, folder, onnx_dir, ready=ready, **settings)
         try:
             fake.delay_next("getFile", 8, count=photos // 2)  # these are in progress when the kill comes
             for user in people:
-                fake.send_photo(user, telegram_style_jpeg(user % 10))
+                update = fake.send_photo(user, telegram_style_jpeg(user % 10))
+                if mode == "webhook":
+                    status = fake.post_update_to(f"http://127.0.0.1:{port}/telegram", update, WEBHOOK_SECRET)
+                    assert status == 200, f"the bot answered the webhook POST with {status}"  # Telegram forgets it
             fake.wait_for_sync(
-                lambda: not fake.pending_updates and sum(bool(verdicts(fake, u)) for u in people) >= photos // 2,
+                lambda: confirmed() and sum(bool(verdicts(fake, u)) for u in people) >= photos // 2,
                 timeout=120,
                 what="half the verdicts and every update confirmed",
             )
-            result.confirmed_to_telegram_before_kill = not fake.pending_updates
+            result.confirmed_to_telegram_before_kill = confirmed()
             result.answered_before_kill = sum(bool(verdicts(fake, user)) for user in people)
         finally:
             bot.kill()  # SIGKILL: no drain, no clean-up
-        restarted = start_bot(fake, folder, onnx_dir)
+        restarted = start_bot(fake, folder, onnx_dir, ready=ready, **settings)
         try:
             try:
                 fake.wait_for_sync(lambda: all(verdicts(fake, u) for u in people), timeout=120, what="every verdict")
@@ -213,6 +257,7 @@ def main() -> None:
             ("soak", lambda folder: soak(folder, onnx_dir, photos=args.soak)),
             ("overload", lambda folder: overload(folder, onnx_dir, burst=args.burst)),
             ("crash", lambda folder: crash(folder, onnx_dir, photos=args.crash)),
+            ("crash_webhook", lambda folder: crash(folder, onnx_dir, photos=args.crash, mode="webhook")),
         ):
             folder = Path(scratch) / name
             folder.mkdir()

@@ -3,6 +3,8 @@ prints the same figures for README)."""
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks import reliability
 
 # Resident memory may grow while caches and thread arenas warm up; a leak of even 100 KB a photo would add
@@ -25,8 +27,9 @@ def test_a_burst_beyond_capacity_gets_busy_answers_and_the_bot_recovers(tmp_path
     assert result.after_burst_verdicts == result.after_burst, result
 
 
-def test_sigkill_while_photos_are_in_progress_loses_none(tmp_path, onnx_dir):
-    result = reliability.crash(tmp_path, onnx_dir, photos=12)
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+def test_sigkill_while_photos_are_in_progress_loses_none(tmp_path, onnx_dir, mode):
+    result = reliability.crash(tmp_path, onnx_dir, photos=12, mode=mode)
     assert result.confirmed_to_telegram_before_kill, "Telegram had forgotten them: only the journal had them"
     assert 0 < result.answered_before_kill < 12, "the kill came while some were still in progress"
     assert result.lost == 0, result
