@@ -39,10 +39,20 @@ def test_every_deploy_requirement_is_pinned():
     lines = [
         line.split("#")[0].strip() for line in (ROOT / amvera()["build"]["requirementsPath"]).read_text().splitlines()
     ]
-    packages = [line for line in lines if line]
+    packages = [line for line in lines if line and not line.startswith("-c ")]
     assert packages and all("==" in line for line in packages), packages
     names = {line.split("==")[0].lower() for line in packages}
     assert {"tensorflow-cpu", "keras", "aiogram", "aiogram-dialog", "redis", "babel"} <= names
+
+
+def test_everything_installed_is_pinned_by_the_constraints_file():
+    """requirements.txt reads constraints.txt, which pins every package the install pulls in, to one version."""
+    assert "-c constraints.txt" in (ROOT / "requirements.txt").read_text().splitlines()
+    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if not line.startswith("#")]
+    pins = dict(line.split("==") for line in lines)
+    assert len(pins) == len(lines) and all(pins.values())
+    lowered = {name.lower().replace("_", "-") for name in pins}
+    assert {"aiohttp", "pydantic", "tensorflow-cpu", "urllib3", "cryptography"} <= lowered
 
 
 def test_the_run_command_answers_start(tmp_path, onnx_dir):
