@@ -227,6 +227,9 @@ class _StoredFile:
     height: int | None = None
 
 
+DOWNLOAD = "file download"  # fail_next(DOWNLOAD, ...) fails downloads from /file/bot<token>/...; "*" does not
+
+
 @dataclass
 class _Fault:
     method: str  # lower case, "*" for any
@@ -706,6 +709,12 @@ class FakeTelegram:
         with self._lock:
             stored = self._files_by_path.get(path)
             self._downloads.append(path)
+            fault = self._take_fault(DOWNLOAD, wildcard=False)
+        if fault is not None:
+            if fault.delay > 0:
+                await self._sleep(fault.delay)
+            if fault.status is not None:
+                return web.json_response(ApiError(fault.status, fault.description).payload(), status=fault.status)
         if stored is None:
             return web.json_response(ApiError(404, "Not Found").payload(), status=404)
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -1645,7 +1654,7 @@ class FakeTelegram:
         count: int = 1,
         delay: float = 0.0,
     ) -> None:
-        """Make the next ``count`` calls of ``method`` ("*" = any method) fail.
+        """Make the next ``count`` calls of ``method`` ("*" = any method; ``DOWNLOAD``: file downloads) fail.
 
         They are answered with ``status`` and ``description`` (a Telegram-like default per status) after waiting
         ``delay`` seconds. A 429 carries ``parameters.retry_after`` (default 1). ``status=None`` with a delay
@@ -1666,10 +1675,10 @@ class FakeTelegram:
         """Answer the next ``count`` calls of ``method`` normally, but only after ``seconds`` (for timeouts)."""
         self.fail_next(method, status=None, delay=seconds, count=count)
 
-    def _take_fault(self, method: str) -> _Fault | None:
+    def _take_fault(self, method: str, wildcard: bool = True) -> _Fault | None:
         name = method.lower()
         for fault in self._faults:
-            if fault.method in (name, "*"):
+            if fault.method == name or (wildcard and fault.method == "*"):
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from bot.config import Config
-from tests.bot.fake_telegram import FakeTelegram
+from tests.bot.fake_telegram import DOWNLOAD, FakeTelegram
 from tests.bot.helpers import jpeg
 from tests.bot.test_bot_flow import RunningBot
 
@@ -104,3 +104,10 @@ async def test_a_send_that_keeps_failing_gets_an_apology_and_the_bot_goes_on(fak
     assert "went wrong" in apology[0]["text"].lower() or "try again" in apology[0]["text"].lower()
     fake.send_photo(BOB, jpeg(seed=7), language_code="en")
     await fake.wait_for(lambda: verdicts_to(fake, BOB), timeout=60)
+
+
+async def test_a_failed_download_is_tried_again(fake, running):
+    fake.fail_next(DOWNLOAD, 502, count=2)
+    fake.send_photo(ALICE, jpeg(seed=8), language_code="en")
+    await fake.wait_for(lambda: verdicts_to(fake, ALICE), timeout=60)
+    assert len(fake.downloads) == 3, "two failed downloads, then the one that worked"
