@@ -29,11 +29,42 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 64_000_000
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
 RESIZE_POLICIES = ("crop", "squash", "multicrop")
+# Resizing the whole picture, then cutting squares out of it, is what the members were trained on. A strip
+# (20000x1 px, a 144-byte PNG) would become a 5-gigapixel intermediate that way, so past this many pixels each
+# square is resized from its own part of the original instead: the same picture up to rounding (a few levels).
+MAX_RESIZED_PIXELS = 1 << 24
 DEFAULT_POLICY = "crop"
 
 
 class ImageRejected(ValueError):
-    """An input that cannot be judged; the message is a short user-facing reason."""
+    """An input that cannot be judged; the message is a short user-facing reason, in English.
+
+    ``kind`` names the reason and ``details`` fills in its numbers, so that the bot can give the same reason
+    in the user's language (``bot.texts.reason``).
+    """
+
+    REASONS: dict[str, str] = {
+        "cannot_read": "cannot read file ({error})",
+        "too_large": "file too large ({size_mb} MB, limit {limit_mb} MB)",
+        "empty": "empty file",
+        "not_image": "not an image",
+        "unreadable": "unreadable image ({error})",
+        "unsupported_format": "unsupported image format {format}",
+        "no_pixels": "image has no pixels",
+        "too_many_pixels": "too many pixels ({width}x{height}, limit {limit_mp} megapixels)",
+        # Pillow refuses headers past twice its own limit before telling the size.
+        "far_too_many_pixels": "too many pixels (limit {limit_mp} megapixels)",
+        "corrupt": "truncated or corrupt image",
+    }
+
+    def __init__(self, kind: str, **details: object) -> None:
+        super().__init__(self.REASONS[kind].format(**details))
+        self.kind = kind
+        self.details = details
+
+
+def _too_large(size: int) -> ImageRejected:
+    return ImageRejected("too_large", size_mb=round(size / 2**20), limit_mb=MAX_FILE_BYTES // 2**20)
 
 
 def _read_bytes(source: bytes | str | os.PathLike) -> bytes:
@@ -44,17 +75,17 @@ def _read_bytes(source: bytes | str | os.PathLike) -> bytes:
         try:
             size = path.stat().st_size
         except OSError as error:
-            raise ImageRejected(f"cannot read file ({error.strerror or error})") from None
+            raise ImageRejected("cannot_read", error=error.strerror or error) from None
         if size > MAX_FILE_BYTES:
-            raise ImageRejected(f"file too large ({size / 2**20:.0f} MB, limit {MAX_FILE_BYTES // 2**20} MB)")
+            raise _too_large(size)
         try:
             data = path.read_bytes()
         except OSError as error:
-            raise ImageRejected(f"cannot read file ({error.strerror or error})") from None
+            raise ImageRejected("cannot_read", error=error.strerror or error) from None
     if not data:
-        raise ImageRejected("empty file")
+        raise ImageRejected("empty")
     if len(data) > MAX_FILE_BYTES:
-        raise ImageRejected(f"file too large ({len(data) / 2**20:.0f} MB, limit {MAX_FILE_BYTES // 2**20} MB)")
+        raise _too_large(len(data))
     return data
 
 
@@ -69,37 +100,37 @@ def open_image(source: bytes | str | os.PathLike) -> Image.Image:
 
     Raises:
         ImageRejected: with a one-line reason ("not an image", "truncated or
-            corrupt image", "too many pixels (40000x40000)", ...).
+            corrupt image", "too many pixels (9000x9000, limit 64 megapixels)", ...).
     """
     data = _read_bytes(source)
+    # Pillow warns about broken metadata (and about pictures over its own pixel limit, which the check below
+    # refuses with their size); the answer is the reason or the picture, never a warning on stderr.
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")
         try:
             image = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
-            raise ImageRejected("not an image") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageRejected("too many pixels") from None
+            raise ImageRejected("not_image") from None
+        except Image.DecompressionBombError:
+            raise ImageRejected("far_too_many_pixels", limit_mp=MAX_PIXELS // 1_000_000) from None
         except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise ImageRejected(f"unreadable image ({type(error).__name__})") from None
+            raise ImageRejected("unreadable", error=type(error).__name__) from None
         if image.format not in ACCEPTED_FORMATS:
-            raise ImageRejected(f"unsupported image format {image.format}")
+            raise ImageRejected("unsupported_format", format=image.format)
         width, height = image.size
         if width < 1 or height < 1:
-            raise ImageRejected("image has no pixels")
+            raise ImageRejected("no_pixels")
         if width * height > MAX_PIXELS:
-            raise ImageRejected(f"too many pixels ({width}x{height}, limit {MAX_PIXELS // 1_000_000} megapixels)")
+            raise ImageRejected("too_many_pixels", width=width, height=height, limit_mp=MAX_PIXELS // 1_000_000)
         try:
             image.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageRejected("too many pixels") from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError):
-            raise ImageRejected("truncated or corrupt image") from None
-    try:
-        image = ImageOps.exif_transpose(image)
-    except Exception:  # a broken EXIF block must not cost the verdict; keep the stored orientation
-        pass
-    return to_rgb(image)
+            raise ImageRejected("corrupt") from None
+        try:
+            ImageOps.exif_transpose(image, in_place=True)  # in place: no second copy of a picture the right way up
+        except Exception:  # a broken EXIF block must not cost the verdict; keep the stored orientation
+            pass
+        return to_rgb(image)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -115,22 +146,43 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-        grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, "L").convert("RGB")
+        return _scaled_grey(image).convert("RGB")
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        rgba = image if mode == "RGBA" else image.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba)  # the same blend as alpha_composite, without two more RGBA copies
+        return white
     return image.convert("RGB")
+
+
+_SCALING_CHUNK = 1 << 22  # pixels scaled at a time: 16 MB of float32, whatever the picture's size
+
+
+def _scaled_grey(image: Image.Image) -> Image.Image:
+    """16- or 32-bit greyscale (or float) scaled to 8 bits, in chunks so that the float copy stays small."""
+    values = np.asarray(image)
+    brightest = np.fmax.reduce(values, axis=None, initial=0)  # fmax: a NaN in a float picture is not the top
+    top = 65535.0 if image.mode.startswith("I;16") or brightest > 255 else 255.0
+    flat = values.reshape(-1)
+    grey = np.empty(flat.shape, dtype=np.uint8)
+    for start in range(0, flat.size, _SCALING_CHUNK):
+        chunk = flat[start : start + _SCALING_CHUNK].astype(np.float32)
+        np.nan_to_num(chunk, copy=False, nan=0.0, posinf=top, neginf=0.0)
+        chunk *= 255.0 / top
+        chunk += 0.5
+        np.clip(chunk, 0.0, 255.0, out=chunk)
+        grey[start : start + _SCALING_CHUNK] = chunk  # truncation after +0.5: rounded
+    return Image.fromarray(grey.reshape(values.shape))
+
+
+def _short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    scale = short_side / min(width, height)
+    return max(short_side, round(width * scale)), max(short_side, round(height * scale))
 
 
 def resize_short_side(image: Image.Image, short_side: int) -> Image.Image:
     """Scale so that the shorter side is ``short_side`` pixels, keeping the aspect."""
-    width, height = image.size
-    scale = short_side / min(width, height)
-    size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
+    size = _short_side_size(*image.size, short_side)
     if size == image.size:
         return image
     return image.resize(size, Image.BICUBIC, reducing_gap=3.0)
@@ -170,9 +222,19 @@ def model_inputs(image: Image.Image, size: int, policy: str = DEFAULT_POLICY) ->
     """
     if policy == "squash":
         return normalise(np.asarray(image.resize((size, size), Image.BICUBIC, reducing_gap=3.0)))[None]
-    resized = resize_short_side(image, size)
-    boxes = crop_boxes(*resized.size, size, policy)
-    return np.stack([normalise(np.asarray(resized.crop(box))) for box in boxes])
+    width, height = image.size
+    resized_w, resized_h = _short_side_size(width, height, size)
+    boxes = crop_boxes(resized_w, resized_h, size, policy)
+    if resized_w * resized_h <= MAX_RESIZED_PIXELS:
+        resized = resize_short_side(image, size)
+        views = [resized.crop(box) for box in boxes]
+    else:
+        x_scale, y_scale = width / resized_w, height / resized_h
+        views = [
+            image.resize((size, size), Image.BICUBIC, box=(x0 * x_scale, y0 * y_scale, x1 * x_scale, y1 * y_scale))
+            for x0, y0, x1, y1 in boxes
+        ]
+    return np.stack([normalise(np.asarray(view)) for view in views])
 
 
 def crop_geometry(width: int, height: int, size: int, policy: str = DEFAULT_POLICY) -> list[tuple[float, ...]]:
@@ -182,8 +244,7 @@ def crop_geometry(width: int, height: int, size: int, policy: str = DEFAULT_POLI
     """
     if policy == "squash":
         return [(0.0, 0.0, 1.0, 1.0)]
-    scale = size / min(width, height)
-    resized_w, resized_h = max(size, round(width * scale)), max(size, round(height * scale))
+    resized_w, resized_h = _short_side_size(width, height, size)
     return [
         (left / resized_w, top / resized_h, right / resized_w, bottom / resized_h)
         for left, top, right, bottom in crop_boxes(resized_w, resized_h, size, policy)

@@ -1,5 +1,11 @@
 """The shared preprocess: awkward but valid inputs decode, hostile ones get a one-line reason."""
 
+import struct
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -118,3 +124,87 @@ def test_squash_sees_the_whole_picture():
     assert model_inputs(photo_like(300, 100), 50, "squash").shape == (1, 50, 50, 3)
     with pytest.raises(ValueError, match="unknown resize policy"):
         model_inputs(photo_like(), 50, "stretch")
+
+
+# Regressions found by the hostile corpus and the property tests (tests/ensemble/test_preprocess_fuzz.py).
+
+
+def tiff_with_a_tag_longer_than_the_file() -> bytes:
+    """A valid TIFF whose ImageDescription claims a million bytes: Pillow skips the tag with a UserWarning."""
+    data = bytearray(encode(photo_like(16, 12), "TIFF", description="made in the tests"))
+    (directory,) = struct.unpack_from("<I", data, 4)
+    (entries,) = struct.unpack_from("<H", data, directory)
+    for entry in range(directory + 2, directory + 2 + 12 * entries, 12):
+        if struct.unpack_from("<H", data, entry)[0] == 270:
+            struct.pack_into("<I", data, entry + 4, 1_000_000)
+            return bytes(data)
+    raise AssertionError("Pillow wrote no ImageDescription tag")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        tiff_with_a_tag_longer_than_the_file(),
+        encode(Image.fromarray(np.array([[np.nan, np.inf, -5.0, 1000.0]], dtype=np.float32), "F"), "TIFF"),
+    ],
+    ids=["tiff-tag-past-the-end", "float-tiff-with-nan"],
+)
+def test_pillow_and_numpy_warnings_never_reach_the_caller(data):
+    # On the CLI a warning is three lines on stderr; under pytest's warnings-as-errors it was an escape.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        picture = open_image(data)
+    assert picture.mode == "RGB"
+    assert [str(warning.message) for warning in caught] == []
+
+
+def test_a_float_picture_with_nan_is_scaled_by_its_real_values():
+    data = encode(Image.fromarray(np.array([[np.nan, 0.0, 100.0, 200.0]], dtype=np.float32), "F"), "TIFF")
+    assert [open_image(data).getpixel((x, 0))[0] for x in range(4)] == [0, 0, 100, 200]
+
+
+def test_sixteen_bit_grey_is_scaled_the_same_across_chunks(monkeypatch):
+    values = np.arange(0, 65536, 97, dtype=np.uint16)[:600].reshape(20, 30)
+    expected = np.floor(values / 65535 * 255 + 0.5).astype(np.uint8)
+    monkeypatch.setattr(preprocess, "_SCALING_CHUNK", 7)  # chunks that end mid-row
+    image = open_image(encode(Image.fromarray(values), "PNG"))
+    assert np.array_equal(np.asarray(image)[..., 0], expected)
+
+
+@pytest.mark.parametrize(
+    ("claimed", "reason"),
+    [
+        ((9000, 9000), "too many pixels (9000x9000, limit 64 megapixels)"),
+        ((10000, 10000), "too many pixels (10000x10000, limit 64 megapixels)"),  # over Pillow's warning limit
+        ((40000, 40000), "too many pixels (limit 64 megapixels)"),  # over Pillow's hard limit: no size to show
+    ],
+)
+def test_a_bomb_is_refused_with_the_limit(claimed, reason):
+    with pytest.raises(ImageRejected) as refusal:
+        open_image(png_claiming(*claimed))
+    assert str(refusal.value) == reason
+
+
+def test_a_strip_becomes_model_input_in_bounded_memory():
+    # Resizing a 60000x1 strip whole to a 260-px short side made a 4-gigapixel (12 GB) intermediate.
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from PIL import Image\n"
+        "from ensemble.preprocess import model_inputs\n"
+        "print(model_inputs(Image.new('RGB', (60000, 1), (1, 2, 3)), 260).shape)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "(1, 260, 260, 3)"
+
+
+@pytest.mark.parametrize("size", [64, 260])
+@pytest.mark.parametrize("policy", ["crop", "multicrop"])
+def test_squares_resized_on_their_own_match_the_whole_picture_resized(monkeypatch, size, policy):
+    picture = photo_like(900, 70, seed=4)
+    whole = model_inputs(picture, size, policy)
+    monkeypatch.setattr(preprocess, "MAX_RESIZED_PIXELS", 0)  # the strip path, for a picture that is not a strip
+    alone = model_inputs(picture, size, policy)
+    levels = np.abs(whole - alone) * preprocess.PIXEL_STD
+    assert levels.max() <= 6 and levels.mean() < 0.5
