@@ -9,6 +9,7 @@ from html import escape
 
 from aiogram.utils.i18n import gettext as _
 
+from ensemble.preprocess import ImageRejected
 from explain.metadata import Evidence
 
 MAX_DOWNLOAD_MB = 20
@@ -144,9 +145,28 @@ def overlay_caption(verdict: str, p_fake: float) -> str:
 
 
 def rejected(reason: str) -> str:
+    """``reason`` as ``reason()`` gives it, or any other short plain text."""
     return _("I could not read this picture: {reason}. Send a JPEG, PNG, WebP, BMP or TIFF image.").format(
         reason=escape(reason)
     )
+
+
+def reason(rejection: ImageRejected) -> str:
+    """Why a picture was refused, in the user's language; in English the very words of ``ImageRejected``."""
+    reasons = {
+        "cannot_read": _("cannot read file ({error})"),
+        "too_large": _("file too large ({size_mb} MB, limit {limit_mb} MB)"),
+        "empty": _("empty file"),
+        "not_image": _("not an image"),
+        "unreadable": _("unreadable image ({error})"),
+        "unsupported_format": _("unsupported image format {format}"),
+        "no_pixels": _("image has no pixels"),
+        "too_many_pixels": _("too many pixels ({width}x{height}, limit {limit_mp} megapixels)"),
+        "far_too_many_pixels": _("too many pixels (limit {limit_mp} megapixels)"),
+        "corrupt": _("truncated or corrupt image"),
+    }
+    template = reasons.get(rejection.kind)
+    return template.format(**rejection.details) if template else str(rejection)
 
 
 def unsupported(what: str) -> str:

@@ -92,7 +92,7 @@ async def send_why(callback: CallbackQuery, manager: DialogManager, verdict_id: 
         await bot.send_message(chat_id, texts.gone())
         return
     except ImageRejected as error:  # it was judged before, so this is unexpected: say so plainly
-        await bot.send_message(chat_id, texts.rejected(str(error)))
+        await bot.send_message(chat_id, texts.rejected(texts.reason(error)))
         return
     overlay = BufferedInputFile(explanation.overlay, filename=f"why-{verdict_id}.jpg")
     sent = await bot.send_photo(chat_id, overlay, caption=caption)

@@ -70,7 +70,7 @@ async def judge(message: Message, picture: Picture, bot: Bot, analyst: Analyst, 
     except Gone:
         raise Refused(texts.gone()) from None
     except ImageRejected as error:
-        raise Refused(texts.rejected(str(error))) from None
+        raise Refused(texts.rejected(texts.reason(error))) from None
     except Busy:
         raise Refused(texts.busy()) from None
     judgement = checked.judgement
