@@ -11,7 +11,7 @@ happened; ``tests/bot/test_reliability.py`` asserts on the same functions, and t
   * crash: photos in progress when the process is killed with SIGKILL; after a restart on the same DATA_DIR,
     which were answered before the kill, after it, twice, or never.
 
-    python -m benchmarks.reliability [--soak 500] [--burst 300] [--crash 12]
+    python -m benchmarks.reliability [--runs 3] [--soak 500] [--burst 300] [--crash 12]
 """
 
 from __future__ import annotations
@@ -243,27 +243,49 @@ def crash(folder: Path, onnx_dir: Path | None, photos: int = 12, mode: str = "po
     return result
 
 
+def median_of(runs: list[dict]) -> dict:
+    """Median of each number over the runs (min and max beside it when they differ); other values from run 1."""
+    summary = {}
+    for key, first in runs[0].items():
+        values = [run[key] for run in runs]
+        if isinstance(first, (int, float)) and not isinstance(first, bool):
+            low, high = min(values), max(values)
+            middle = statistics.median(values)
+            summary[key] = middle if low == high else {"median": middle, "min": low, "max": high}
+        elif isinstance(first, dict):
+            summary[key] = median_of(values)
+        else:
+            summary[key] = first if all(value == first for value in values) else values
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--soak", type=int, default=500, help="photos in the soak (100 users)")
     parser.add_argument("--burst", type=int, default=300, help="photos sent at the same moment")
     parser.add_argument("--crash", type=int, default=12, help="photos in flight at the SIGKILL")
     parser.add_argument("--onnx-dir", default=str(ROOT / "data" / "onnx"))
     args = parser.parse_args()
     onnx_dir = Path(args.onnx_dir) if Path(args.onnx_dir, "onnx.json").exists() else None
-    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+    scenarios = {
+        "soak": lambda folder: soak(folder, onnx_dir, photos=args.soak),
+        "overload": lambda folder: overload(folder, onnx_dir, burst=args.burst),
+        "crash_polling": lambda folder: crash(folder, onnx_dir, photos=args.crash),
+        "crash_webhook": lambda folder: crash(folder, onnx_dir, photos=args.crash, mode="webhook"),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in scenarios}
     with tempfile.TemporaryDirectory() as scratch:
-        for name, run in (
-            ("soak", lambda folder: soak(folder, onnx_dir, photos=args.soak)),
-            ("overload", lambda folder: overload(folder, onnx_dir, burst=args.burst)),
-            ("crash", lambda folder: crash(folder, onnx_dir, photos=args.crash)),
-            ("crash_webhook", lambda folder: crash(folder, onnx_dir, photos=args.crash, mode="webhook")),
-        ):
-            folder = Path(scratch) / name
-            folder.mkdir()
-            outcome = run(folder)
-            report[name] = {**asdict(outcome), **({"lost": outcome.lost} if name == "soak" else {})}
-            print(name, json.dumps(report[name]), flush=True)
+        for run in range(args.runs):
+            for name, scenario in scenarios.items():
+                folder = Path(scratch) / f"{name}-{run}"
+                folder.mkdir()
+                outcome = scenario(folder)
+                figures = {**asdict(outcome), **({"lost": outcome.lost} if name == "soak" else {})}
+                runs[name].append(figures)
+                print(f"run {run + 1} {name}: {json.dumps(figures)}", flush=True)
+    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "runs": args.runs}
+    report.update({name: median_of(results) for name, results in runs.items()})
     print(json.dumps(report, indent=2))
 
 
