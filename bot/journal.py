@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 KEEP_FINISHED_S = 24 * 3600  # as long as Telegram keeps an unconfirmed update
+PRUNE_EVERY = 500  # updates recorded between two clean-ups of finished rows older than KEEP_FINISHED_S
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS updates (
@@ -54,12 +55,17 @@ class UpdateJournal:
 
     def __init__(self, path: Path) -> None:
         self.db = SQLiteDatabase(path, _SCHEMA)
+        self._since_prune = 0
 
     async def record(self, updates: list[Update]) -> list[Update]:
         """Write ``updates`` down; returns the ones not recorded before (a redelivery is dropped)."""
+        self._since_prune += len(updates)
+        prune, self._since_prune = self._since_prune >= PRUNE_EVERY, self._since_prune % PRUNE_EVERY
 
         def body(conn: sqlite3.Connection) -> list[Update]:
             now = time.time()
+            if prune:
+                conn.execute("DELETE FROM updates WHERE finished < ?", (now - KEEP_FINISHED_S,))
             fresh = []
             for update in updates:
                 text = update.model_dump_json(by_alias=True, exclude_none=True)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from aiogram.types import Update
 
+from bot import journal as journal_module
 from bot.journal import MAX_ATTEMPTS, Feeder, UpdateJournal
 
 
@@ -103,3 +104,13 @@ async def test_updates_cut_off_at_shutdown_are_replayed_by_the_next_start(journa
     assert await Feeder(again, None, journal).replay() == 1
     await settle(journal, (1, 0))
     assert again.fed == [1]
+
+
+async def test_finished_updates_are_forgotten_after_a_while_without_a_restart(journal, monkeypatch):
+    monkeypatch.setattr(journal_module, "KEEP_FINISHED_S", 0)
+    monkeypatch.setattr(journal_module, "PRUNE_EVERY", 3)
+    await journal.record([update(1), update(2)])
+    await journal.finish(1)
+    await journal.finish(2)
+    await journal.record([update(3)])  # the third record: finished rows are pruned
+    assert await journal.counts() == (0, 1)
