@@ -158,7 +158,10 @@ class Feeder:
     async def take(self, updates: list[Update]) -> None:
         """Start handling ``updates``; returns once they are on disk, so they may be confirmed to Telegram."""
         if self.journal is not None:
-            updates = await self.journal.record(updates)
+            try:
+                updates = await self.journal.record(updates)
+            except (sqlite3.Error, OSError, RuntimeError) as error:  # a full disk, a broken file: answer anyway
+                log.error("the update journal cannot record (%s); answering without it", error)
         for update in updates:
             self._start(update)
 
@@ -196,7 +199,10 @@ class Feeder:
             # handling it again would fail the same way.
             log.exception("update %d failed", update.update_id)
         if self.journal is not None:
-            await self.journal.finish(update.update_id)
+            try:
+                await self.journal.finish(update.update_id)
+            except (sqlite3.Error, OSError, RuntimeError) as error:
+                log.error("the update journal cannot mark update %d answered (%s)", update.update_id, error)
 
     async def cancel(self) -> None:
         """Cancel what is still running (after the drain): those updates stay unfinished in the journal."""

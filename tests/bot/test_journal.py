@@ -114,3 +114,17 @@ async def test_finished_updates_are_forgotten_after_a_while_without_a_restart(jo
     await journal.finish(2)
     await journal.record([update(3)])  # the third record: finished rows are pruned
     assert await journal.counts() == (0, 1)
+
+
+async def test_a_journal_that_cannot_write_does_not_stop_the_answers(tmp_path, caplog):
+    broken = UpdateJournal(tmp_path / "updates.sqlite3")
+    broken.close()  # every later write raises, as a full disk or a damaged file would
+    dispatcher = RecordingDispatcher()
+    await Feeder(dispatcher, None, broken).take([update(1)])
+    for _ in range(100):
+        if dispatcher.fed:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert dispatcher.fed == [1]
+    assert "cannot record" in caplog.text and "cannot mark update 1 answered" in caplog.text
