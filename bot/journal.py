@@ -153,15 +153,26 @@ class Feeder:
         self.dispatcher = dispatcher
         self.bot = bot
         self.journal = journal
+        self.closing = False
         self._tasks: set[asyncio.Task] = set()
+        self._follow_ups: dict[asyncio.Task, set[asyncio.Task]] = {}
+        # An album's parts: one part answers for all (bot.middlewares.album), the others return at once. Each
+        # part counts as finished only when every part taken with it is handled, so that a crash leaves the
+        # whole album unfinished and the next start gathers it again.
+        self._albums: dict[str, dict[int, asyncio.Event]] = {}
 
     async def take(self, updates: list[Update]) -> None:
-        """Start handling ``updates``; returns once they are on disk, so they may be confirmed to Telegram."""
+        """Start handling ``updates``; returns once they are on disk, so they may be confirmed to Telegram.
+
+        While closing, updates are only recorded: the next start answers them.
+        """
         if self.journal is not None:
             try:
                 updates = await self.journal.record(updates)
             except (sqlite3.Error, OSError, RuntimeError) as error:  # a full disk, a broken file: answer anyway
                 log.error("the update journal cannot record (%s); answering without it", error)
+        if self.closing:
+            return
         for update in updates:
             self._start(update)
 
@@ -177,18 +188,23 @@ class Feeder:
         return len(bodies)
 
     def _start(self, update: Update) -> None:
-        task = asyncio.create_task(self._handle(update), name=f"update-{update.update_id}")
+        album = update.message.media_group_id if update.message is not None else None
+        handled = None
+        if album is not None:
+            handled = self._albums.setdefault(album, {}).setdefault(update.update_id, asyncio.Event())
+        task = asyncio.create_task(self._handle(update, album, handled), name=f"update-{update.update_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, update: Update) -> None:
-        follow_ups: set[asyncio.Task] = set()
-        _FOLLOW_UPS.set((asyncio.current_task(), follow_ups))
+    async def _handle(self, update: Update, album: str | None, handled: asyncio.Event | None) -> None:
+        task = asyncio.current_task()
+        follow_ups = self._follow_ups[task] = set()
+        _FOLLOW_UPS.set((task, follow_ups))
         try:
             await self.dispatcher.feed_update(self.bot, update)
             while True:  # follow-ups are scheduled with call_soon: give them a moment to start, then wait for them
                 await asyncio.sleep(0.01)
-                pending = {task for task in follow_ups if not task.done()}
+                pending = {follow_up for follow_up in follow_ups if not follow_up.done()}
                 if not pending:
                     break
                 await asyncio.wait(pending)
@@ -198,6 +214,13 @@ class Feeder:
             # The error handler already apologised to the user, or could not (Telegram unreachable): either way
             # handling it again would fail the same way.
             log.exception("update %d failed", update.update_id)
+        finally:
+            del self._follow_ups[task]
+        if handled is not None:
+            handled.set()
+            for event in list(self._albums.get(album, {}).values()):
+                await event.wait()
+            self._albums.pop(album, None)
         if self.journal is not None:
             try:
                 await self.journal.finish(update.update_id)
@@ -205,8 +228,11 @@ class Feeder:
                 log.error("the update journal cannot mark update %d answered (%s)", update.update_id, error)
 
     async def cancel(self) -> None:
-        """Cancel what is still running (after the drain): those updates stay unfinished in the journal."""
-        for task in list(self._tasks):
+        """Stop taking updates and cancel what is still running, follow-ups included (after the drain): those
+        updates stay unfinished in the journal, and nothing of theirs is sent after this returns."""
+        self.closing = True
+        running = set(self._tasks) | {follow_up for group in self._follow_ups.values() for follow_up in group}
+        for task in running:
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        if running:
+            await asyncio.wait(running, timeout=5)

@@ -8,22 +8,20 @@ import pytest
 from aiogram.types import Update
 
 from bot import journal as journal_module
-from bot.journal import MAX_ATTEMPTS, Feeder, UpdateJournal
+from bot.journal import MAX_ATTEMPTS, Feeder, FollowUpMiddleware, UpdateJournal
 
 
-def update(update_id: int, text: str = "hello") -> Update:
-    return Update.model_validate(
-        {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "date": 1_700_000_000,
-                "chat": {"id": 7, "type": "private"},
-                "from": {"id": 7, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
-                "text": text,
-            },
-        }
-    )
+def update(update_id: int, text: str = "hello", album: str | None = None) -> Update:
+    message = {
+        "message_id": update_id,
+        "date": 1_700_000_000,
+        "chat": {"id": 7, "type": "private"},
+        "from": {"id": 7, "is_bot": False, "first_name": "Ann", "language_code": "ru"},
+        "text": text,
+    }
+    if album is not None:
+        message["media_group_id"] = album
+    return Update.model_validate({"update_id": update_id, "message": message})
 
 
 @pytest.fixture
@@ -66,14 +64,17 @@ async def test_an_update_that_never_finishes_is_dropped_after_max_attempts(journ
 class RecordingDispatcher:
     """Stands in for the Dispatcher: remembers what it was fed, and can be told to fail or hang."""
 
-    def __init__(self, fail: bool = False, hang: bool = False) -> None:
+    def __init__(self, fail: bool = False, hang: bool = False, hold: set[int] = frozenset()) -> None:
         self.fed: list[int] = []
-        self.fail, self.hang = fail, hang
+        self.fail, self.hang, self.hold = fail, hang, hold
+        self.release = asyncio.Event()
 
     async def feed_update(self, bot, update: Update) -> None:
         self.fed.append(update.update_id)
         if self.hang:
             await asyncio.Event().wait()
+        if update.update_id in self.hold:
+            await self.release.wait()
         if self.fail:
             raise RuntimeError("handler bug")
 
@@ -128,3 +129,59 @@ async def test_a_journal_that_cannot_write_does_not_stop_the_answers(tmp_path, c
     await asyncio.sleep(0.05)
     assert dispatcher.fed == [1]
     assert "cannot record" in caplog.text and "cannot mark update 1 answered" in caplog.text
+
+
+async def test_an_albums_parts_finish_together_when_its_answer_is_done(journal):
+    """The first part answers for the album and the others return at once (bot.middlewares.album): none of
+    them may count as finished before that answer, or a crash would leave a lone part to replay."""
+    parts = [update(n, album="g1") for n in (1, 2, 3)]
+    dispatcher = RecordingDispatcher(hold={1})  # part 1 is still judging the whole album
+    feeder = Feeder(dispatcher, None, journal)
+    await feeder.take(parts)
+    await asyncio.sleep(0.1)
+    assert await journal.counts() == (0, 3)
+
+    await feeder.cancel()  # a stop now leaves the whole album to the next start
+    assert len(await journal.unfinished()) == 3
+
+    again = RecordingDispatcher(hold={1})
+    second = Feeder(again, None, journal)
+    await second.replay()
+    await asyncio.sleep(0.1)
+    assert await journal.counts() == (0, 3)
+    again.release.set()
+    await settle(journal, (3, 0))
+
+
+class FollowingUpDispatcher:
+    """Sends its answer from a follow-up task of its own, as aiogram-dialog does when it starts a dialog."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def feed_update(self, bot, update: Update) -> None:
+        async def follow_up() -> None:
+            await FollowUpMiddleware()(self.send, update, {})
+
+        asyncio.get_running_loop().call_soon(lambda: asyncio.create_task(follow_up()))  # context copied
+
+    async def send(self, event: Update, data: dict) -> None:
+        await asyncio.sleep(0.5)
+        self.sent.append(event.update_id)
+
+
+async def test_an_update_finishes_after_its_follow_up_and_shutdown_cancels_both(journal):
+    dispatcher = FollowingUpDispatcher()
+    await Feeder(dispatcher, None, journal).take([update(1)])
+    await asyncio.sleep(0.2)
+    assert await journal.counts() == (0, 1), "the answer is not sent yet"
+    await settle(journal, (1, 0))
+    assert dispatcher.sent == [1]
+
+    feeder = Feeder(dispatcher, None, journal)
+    await feeder.take([update(2)])
+    await asyncio.sleep(0.2)
+    await feeder.cancel()
+    await asyncio.sleep(0.6)
+    assert dispatcher.sent == [1], "nothing is sent after the stop; the next start answers it"
+    assert await journal.counts() == (1, 1)
