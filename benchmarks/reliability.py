@@ -20,18 +20,16 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.timing import memory_mib, percentiles
 from benchmarks.verdict_latency import telegram_style_jpeg
 from tests.bot.fake_telegram import FakeTelegram
-from tests.bot.helpers import BotProcess
+from tests.bot.helpers import BotProcess, free_port, readyz, webhook_env
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDICT = "Chance it was made by a neural network"
@@ -166,33 +164,6 @@ class Crash:
     token_in_log: bool = False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def webhook_settings(port: int) -> dict[str, str]:
-    return {
-        "BOT_MODE": "webhook",
-        "WEBHOOK_URL": "https://detector.example/telegram",
-        "WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "WEB_HOST": "127.0.0.1",
-        "PORT": str(port),
-    }
-
-
-def webhook_ready(port: int):
-    def check() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    return check
-
-
 def crash(folder: Path, onnx_dir: Path | None, photos: int = 12, mode: str = "polling") -> Crash:
     """Kill the bot (SIGKILL) while half the photos still wait for their download, then restart it.
 
@@ -202,8 +173,8 @@ def crash(folder: Path, onnx_dir: Path | None, photos: int = 12, mode: str = "po
     people = list(range(500_000, 500_000 + photos))
     result = Crash(photos)
     port = free_port()
-    settings = webhook_settings(port) if mode == "webhook" else {}
-    ready = webhook_ready(port) if mode == "webhook" else None
+    settings = webhook_env(port, WEBHOOK_SECRET) if mode == "webhook" else {}
+    ready = readyz(port) if mode == "webhook" else None
     with FakeTelegram() as fake:
 
         def confirmed() -> bool:  # polling: the bot asked for updates after these; webhook: every POST got 200

@@ -114,7 +114,7 @@ class UpdateJournal:
         return await self.db.run(body, write=True)
 
     async def counts(self) -> tuple[int, int]:
-        """(finished, unfinished) rows: for tests and the admin."""
+        """(finished, unfinished) rows."""
         return await self.db.run(
             lambda conn: conn.execute("SELECT count(finished), count(*) - count(finished) FROM updates").fetchone(),
             write=False,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +20,36 @@ START_TIMEOUT = 300  # loading TensorFlow and three members on a busy 2-core mac
 
 def jpeg(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
     return encode(photo_like(width, height, seed), "JPEG", quality=90)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def readyz(port: int) -> Callable[[], bool]:
+    """A readiness check for BotProcess: the webhook server on ``port`` answers /readyz with 200."""
+
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    return check
+
+
+def webhook_env(port: int, secret: str) -> dict[str, str]:
+    """The settings of ``python -m bot`` in webhook mode, listening on 127.0.0.1:``port`` at /telegram."""
+    return {
+        "BOT_MODE": "webhook",
+        "WEBHOOK_URL": "https://detector.example/telegram",  # the load balancer's address in real life
+        "WEBHOOK_SECRET": secret,
+        "WEB_HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
 
 
 def buttons(message: dict) -> dict[str, str]:

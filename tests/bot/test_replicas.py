@@ -6,30 +6,10 @@ even after A has stopped; the rate limit counts both replicas together.
 
 from __future__ import annotations
 
-import socket
-import urllib.request
-
 from tests.bot.fake_telegram import FakeTelegram
-from tests.bot.helpers import BotProcess, buttons, jpeg
+from tests.bot.helpers import BotProcess, buttons, free_port, jpeg, readyz, webhook_env
 
 SECRET = "replica_secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def ready(port: int):
-    def check() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    return check
 
 
 def start_replicas(fake: FakeTelegram, redis_url: str, tmp_path, onnx_dir, count: int = 2):
@@ -41,12 +21,8 @@ def start_replicas(fake: FakeTelegram, redis_url: str, tmp_path, onnx_dir, count
                 fake,
                 tmp_path / f"data-{name}",
                 tmp_path / f"replica-{name}.log",
-                ready=ready(port),
-                BOT_MODE="webhook",
-                WEBHOOK_URL="https://detector.example/telegram",  # the load balancer's address in real life
-                WEBHOOK_SECRET=SECRET,
-                WEB_HOST="127.0.0.1",
-                PORT=str(port),
+                ready=readyz(port),
+                **webhook_env(port, SECRET),
                 REDIS_URL=redis_url,
                 ONNX_DIR=str(onnx_dir),  # converted once for the test session
                 RATE_LIMIT_PER_MINUTE="3",

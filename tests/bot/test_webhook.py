@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import aiohttp
 import pytest
@@ -11,16 +10,10 @@ import pytest
 from bot.config import Config
 from bot.webhook import run_webhook
 from tests.bot.fake_telegram import FakeTelegram
-from tests.bot.helpers import buttons, jpeg
+from tests.bot.helpers import buttons, free_port, jpeg
 
 USER = 3001
 SECRET = "correct_horse-battery_staple"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Served:
