@@ -45,3 +45,22 @@ def test_real_and_fake_folders(tmp_path):
     (tmp_path / "FAKE" / "notes.txt").write_text("not an image")
     samples = load_dataset(tmp_path)
     assert sorted(s.label for s in samples) == [0, 0, 1, 1]
+
+
+def test_folds_hold_out_fake_art_by_generator_and_spread_real_art(tmp_path):
+    rows = ["path,label,source,generator,split"]
+    for generator in ("dalle", "midjourney", "sd", "ldm", "starryai", "dreamstudio"):
+        rows += [f"art/FAKE/{generator}{n}.jpg,FAKE,art,{generator},train" for n in range(4)]
+    rows += [f"art/REAL/i{n}.jpg,REAL,art,illustrations,train" for n in range(12)]
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    samples = load_dataset(tmp_path, split="train")
+    folds = assign_folds(samples, 3, seed=0)
+    fake_folds, real_folds = collections.defaultdict(set), []
+    for sample, fold in zip(samples, folds):
+        if sample.label == 1:
+            fake_folds[sample.group].add(int(fold))
+        else:
+            real_folds.append(int(fold))
+    assert len(fake_folds) == 6 and all(len(f) == 1 for f in fake_folds.values())
+    # One art style must not be held out whole: its 12 pictures land 4 per fold.
+    assert collections.Counter(real_folds) == {0: 4, 1: 4, 2: 4}
