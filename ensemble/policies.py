@@ -37,11 +37,32 @@ def run_policies(data_dir: str, weights_dir: str) -> int:
     labels = np.array([samples[i].label for i in rows])
     sources = [samples[i].source for i in rows]
     column_of_fold = {spec["held_out_fold"]: column for column, spec in enumerate(detector.members)}
-    results = {}
+    results, losses = {}, {}
     for policy in RESIZE_POLICIES:
         logits = detector.member_logits(pictures, policy)
         out_of_fold = np.array([logits[row, column_of_fold[folds[i]]] for row, i in enumerate(rows)])
         probabilities = detector.calibrate(out_of_fold)
         results[policy] = metrics.table(probabilities, labels, sources, detector.half_width)["overall"]
+        losses[policy] = picture_log_loss(probabilities, labels)
     metrics.print_table(results, title="resize policy, out-of-fold, non-square pictures", first_column="policy")
+    baseline = RESIZE_POLICIES[0]
+    for policy in RESIZE_POLICIES[1:]:
+        low, high = paired_bootstrap_interval(losses[policy] - losses[baseline])
+        print(
+            f"logloss {policy} minus {baseline}: {np.mean(losses[policy] - losses[baseline]):+.4f}, "
+            f"95% paired bootstrap interval [{low:+.4f}, {high:+.4f}]"
+        )
     return 0
+
+
+def picture_log_loss(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    return -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+
+
+def paired_bootstrap_interval(differences: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the mean per-picture difference, resampling pictures (the same ones for both policies)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(differences), size=(resamples, len(differences)))
+    means = differences[draws].mean(axis=1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
