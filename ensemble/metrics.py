@@ -9,10 +9,15 @@ import numpy as np
 EPSILON = 1e-6
 
 
-def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+def log_losses(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Log-loss of each prediction."""
     p = np.clip(np.asarray(probabilities, dtype=np.float64), EPSILON, 1 - EPSILON)
     y = np.asarray(labels, dtype=np.float64)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(log_losses(probabilities, labels)))
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:

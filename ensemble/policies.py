@@ -43,7 +43,7 @@ def run_policies(data_dir: str, weights_dir: str) -> int:
         out_of_fold = np.array([logits[row, column_of_fold[folds[i]]] for row, i in enumerate(rows)])
         probabilities = detector.calibrate(out_of_fold)
         results[policy] = metrics.table(probabilities, labels, sources, detector.half_width)["overall"]
-        losses[policy] = picture_log_loss(probabilities, labels)
+        losses[policy] = metrics.log_losses(probabilities, labels)
     metrics.print_table(results, title="resize policy, out-of-fold, non-square pictures", first_column="policy")
     baseline = RESIZE_POLICIES[0]
     for policy in RESIZE_POLICIES[1:]:
@@ -53,11 +53,6 @@ def run_policies(data_dir: str, weights_dir: str) -> int:
             f"95% paired bootstrap interval [{low:+.4f}, {high:+.4f}]"
         )
     return 0
-
-
-def picture_log_loss(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    return -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
 
 
 def paired_bootstrap_interval(differences: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:

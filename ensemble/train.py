@@ -56,7 +56,7 @@ class MemberPlan:
 
 DEFAULT_PLAN = (
     # 10 epochs: with 4 to 6, training accuracy was still rising steeply at the end
-    # (0.64, 0.66, 0.76, 0.82 over Lite0's 4).  About 20 min for Lite0, 30 for Lite1.
+    # (0.64, 0.66, 0.76, 0.82 over Lite0's 4).  About 18 min for Lite0, 24 for Lite1 on 2 cores.
     MemberPlan("lite0_fold0", "lite0", 224, held_out_fold=0, seed=11),
     MemberPlan("lite1_fold1", "lite1", 224, held_out_fold=1, seed=12),
     MemberPlan("lite0_fold2", "lite0", 224, held_out_fold=2, seed=13),

@@ -25,3 +25,8 @@ def test_table_has_every_source_and_overall():
     assert rows["overall"]["unsure"] == pytest.approx(0.25)
     assert rows["b"]["accuracy"] == pytest.approx(0.5)
     assert "| overall | 4 |" in metrics.format_table(rows)
+
+
+def test_log_losses_per_prediction_match_the_definition():
+    losses = metrics.log_losses(np.array([0.9, 0.9, 0.5]), np.array([1, 0, 1]))
+    assert np.allclose(losses, [-np.log(0.9), -np.log(0.1), np.log(2)])

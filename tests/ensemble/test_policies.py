@@ -1,11 +1,6 @@
 import numpy as np
 
-from ensemble.policies import paired_bootstrap_interval, picture_log_loss
-
-
-def test_picture_log_loss_matches_the_definition():
-    losses = picture_log_loss(np.array([0.9, 0.9, 0.5]), np.array([1, 0, 1]))
-    assert np.allclose(losses, [-np.log(0.9), -np.log(0.1), np.log(2)])
+from ensemble.policies import paired_bootstrap_interval
 
 
 def test_bootstrap_interval_tells_a_real_gain_from_noise():
