@@ -158,7 +158,7 @@ def reason(rejection: ImageRejected) -> str:
         "too_large": _("file too large ({size_mb} MB, limit {limit_mb} MB)"),
         "empty": _("empty file"),
         "not_image": _("not an image"),
-        "unreadable": _("unreadable image ({error})"),
+        "unreadable": _("unreadable image (damaged header)"),
         "unsupported_format": _("unsupported image format {format}"),
         "no_pixels": _("image has no pixels"),
         "too_many_pixels": _("too many pixels ({width}x{height}, limit {limit_mp} megapixels)"),
@@ -224,6 +224,12 @@ def send_another() -> str:
 
 def admins_only() -> str:
     return _("This command is for the bot's admins.")
+
+
+def stats(stored: int, pending: int, queue_limit: int) -> str:
+    return _("Verdicts stored: {stored}\nPictures waiting or in analysis: {pending} (limit {limit})").format(
+        stored=stored, pending=pending, limit=queue_limit
+    )
 
 
 def button_why() -> str:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import io
 import json
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+
+from ensemble.preprocess import warnings_ignored
 
 # IPTC digital source types that mean "made (partly) by a generative model".
 AI_SOURCE_TYPES = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"})
@@ -106,10 +107,8 @@ def read_evidence(data: bytes) -> Evidence:
 
 def _read(data: bytes) -> Evidence:
     # A picture's metadata is harmless even when its header claims too many pixels, and broken
-    # EXIF makes Pillow warn; neither is worth a warning here. catch_warnings is what
-    # ensemble.preprocess uses too.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # EXIF makes Pillow warn; neither is worth a warning here.
+    with warnings_ignored():
         try:
             image = Image.open(io.BytesIO(data))
         except Exception:

@@ -9,6 +9,7 @@ the same list.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,13 @@ def _truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
+def _damaged_png_header() -> bytes:
+    # The IHDR chunk's length field overwritten: Pillow fails inside the header, not in the pixels.
+    data = bytearray(encode(photo_like(), "PNG"))
+    data[8:12] = struct.pack(">I", 0x9A000D)
+    return bytes(data)
+
+
 def _random_bytes() -> bytes:
     return np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes()
 
@@ -117,6 +125,7 @@ CASES: list[Case] = [
     # Broken or hostile: each must get a one-line reason.
     Case("zero-bytes", "empty.jpg", lambda: b"", "empty file"),
     Case("truncated-jpeg", "truncated.jpg", _truncated_jpeg, "truncated or corrupt image"),
+    Case("damaged-png-header", "damaged.png", _damaged_png_header, "unreadable image (damaged header)"),
     Case("random-bytes", "random.jpg", _random_bytes, "not an image"),
     Case("html-named-jpg", "page.jpg", lambda: HTML, "not an image"),
     Case("svg-named-jpg", "vector.jpg", lambda: SVG, "not an image"),

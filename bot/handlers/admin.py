@@ -12,10 +12,7 @@ async def on_stats(message: Message, config: Config, verdicts, analyst) -> None:
     if message.from_user is None or message.from_user.id not in config.admin_ids:
         await message.answer(texts.admins_only())
         return
-    await message.answer(
-        f"verdicts stored: {await verdicts.count()}\n"
-        f"pictures waiting or in analysis: {analyst.pending} (limit {analyst.queue_limit})"
-    )
+    await message.answer(texts.stats(await verdicts.count(), analyst.pending, analyst.queue_limit))
 
 
 def build_router() -> Router:

@@ -301,9 +301,12 @@ async def test_stats_is_for_admins_only(fake, config, analyst):
     running = await RunningBot(fake, replace(config, admin_ids=frozenset({admin})), analyst).start()
     try:
         refused = await answer_to(fake, lambda: fake.send_command(USER, "/stats", language_code="en"))
-        assert "for the bot's admins" in refused["text"] and "verdicts stored" not in refused["text"]
+        assert "for the bot's admins" in refused["text"] and "Verdicts stored" not in refused["text"]
         fake.send_command(admin, "/stats", language_code="en")
         stats = await next_bot_message(fake, admin, 0)
-        assert "verdicts stored" in stats["text"]
+        assert stats["text"].startswith("Verdicts stored: ") and "Pictures waiting or in analysis: 0" in stats["text"]
+        fake.send_command(admin, "/stats", language_code="ru")
+        russian = await next_bot_message(fake, admin, 1)
+        assert russian["text"].startswith("Сохранено вердиктов: ") and "(предел " in russian["text"]
     finally:
         await running.stop()

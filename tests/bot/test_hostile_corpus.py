@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
 
@@ -107,6 +108,8 @@ async def test_every_corpus_case_gets_one_answer_as_a_photo_and_as_a_file(fake, 
             problems.append(f"{case.name} as {kind}: verdict without its buttons")
         if not case.valid and (buttons(answers[0]) or "\n" in text):
             problems.append(f"{case.name} as {kind}: refusal is not one line without buttons: {text!r}")
+        if re.search(r"[A-Za-z]+(Error|Exception)\b", text):
+            problems.append(f"{case.name} as {kind}: a Python exception's name reached the user: {text!r}")
         if unfetched and any(call.params.get("file_id") == unfetched for call in fake.calls_of("getFile")):
             problems.append(f"{case.name} as {kind}: asked Telegram for a file over the download limit")
     assert problems == [], "\n".join(problems)

@@ -4,6 +4,7 @@ import struct
 import subprocess
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 
 from ensemble import preprocess
 from ensemble.preprocess import ImageRejected, crop_geometry, model_inputs, open_image
+from explain.metadata import read_evidence
 from tests.images import encode, exif_rotated_jpeg, photo_like, png_claiming
 
 
@@ -156,6 +158,24 @@ def test_pillow_and_numpy_warnings_never_reach_the_caller(data):
         picture = open_image(data)
     assert picture.mode == "RGB"
     assert [str(warning.message) for warning in caught] == []
+
+
+def test_decoding_in_many_threads_leaves_the_warning_filters_as_they_were():
+    # The bot decodes in a thread pool. warnings.catch_warnings() swaps the process-wide filter list on entry
+    # and puts its saved copy back on exit; two threads inside it at once put back each other's copies, and
+    # "ignore everything" could stay installed for the whole process.
+    data = tiff_with_a_tag_longer_than_the_file()  # Pillow warns while reading it
+    metadata_source = exif_rotated_jpeg(photo_like(64, 48))
+    before = list(warnings.filters)
+
+    def work(_):
+        for _ in range(40):
+            open_image(data)
+            read_evidence(metadata_source)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(work, range(6)))
+    assert warnings.filters == before
 
 
 def test_a_float_picture_with_nan_is_scaled_by_its_real_values():
