@@ -190,10 +190,11 @@ def too_large(size_mb: float | None) -> str:
         return _(
             "This file is over the {limit} MB that bots can download. Send a smaller copy, or the picture as a photo."
         ).format(limit=MAX_DOWNLOAD_MB)
+    # Whole megabytes, unless rounding would make the file look no bigger than the limit (20.3 MB, not 20).
+    size = f"{size_mb:.0f}" if round(size_mb) > MAX_DOWNLOAD_MB else f"{size_mb:.1f}"
     return _(
-        "This file is {size:.0f} MB; bots can download at most {limit} MB. "
-        "Send a smaller copy, or the picture as a photo."
-    ).format(size=size_mb, limit=MAX_DOWNLOAD_MB)
+        "This file is {size} MB; bots can download at most {limit} MB. Send a smaller copy, or the picture as a photo."
+    ).format(size=size, limit=MAX_DOWNLOAD_MB)
 
 
 def busy() -> str:

@@ -307,6 +307,6 @@ async def test_stats_is_for_admins_only(fake, config, analyst):
         assert stats["text"].startswith("Verdicts stored: ") and "Pictures waiting or in analysis: 0" in stats["text"]
         fake.send_command(admin, "/stats", language_code="ru")
         russian = await next_bot_message(fake, admin, 1)
-        assert russian["text"].startswith("Сохранено вердиктов: ") and "(предел " in russian["text"]
+        assert russian["text"].startswith("Сохранено вердиктов: ") and "(максимум — " in russian["text"]
     finally:
         await running.stop()

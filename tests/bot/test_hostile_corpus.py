@@ -114,8 +114,8 @@ async def test_every_corpus_case_gets_one_answer_as_a_photo_and_as_a_file(fake, 
             problems.append(f"{case.name} as {kind}: asked Telegram for a file over the download limit")
     assert problems == [], "\n".join(problems)
     assert [message["text"] for message in fake.sent_to(russian)] == [
-        "Не удалось прочитать картинку: слишком много пикселей (9000x9000, предел 64 Мп). "
-        "Пришлите изображение JPEG, PNG, WebP, BMP или TIFF."
+        "Не удалось прочитать картинку: слишком много пикселей (9000x9000, максимум — 64 Мп). "
+        "Пришлите изображение в формате JPEG, PNG, WebP, BMP или TIFF."
     ]
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
 

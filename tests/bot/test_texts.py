@@ -58,3 +58,11 @@ def test_verdict_text_in_both_languages():
 @pytest.mark.parametrize("p, shown", [(0.0, "<1%"), (0.004, "<1%"), (0.5, "50%"), (0.996, ">99%"), (1.0, ">99%")])
 def test_percent_never_claims_certainty(p, shown):
     assert texts.percent(p) == shown
+
+
+@pytest.mark.parametrize(("size_mb", "shown"), [(20.3, "20.3 MB"), (20.6, "21 MB"), (1024.0, "1024 MB")])
+def test_an_oversized_file_never_looks_as_small_as_the_limit(size_mb, shown):
+    i18n = build_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        text = texts.too_large(size_mb)
+    assert f"This file is {shown};" in text and "at most 20 MB" in text
