@@ -164,14 +164,16 @@ def test_decoding_in_many_threads_leaves_the_warning_filters_as_they_were():
     # The bot decodes in a thread pool. warnings.catch_warnings() swaps the process-wide filter list on entry
     # and puts its saved copy back on exit; two threads inside it at once put back each other's copies, and
     # "ignore everything" could stay installed for the whole process.
-    data = tiff_with_a_tag_longer_than_the_file()  # Pillow warns while reading it
-    metadata_source = exif_rotated_jpeg(photo_like(64, 48))
+    warns = tiff_with_a_tag_longer_than_the_file()  # Pillow warns while reading it
+    # Big enough that decoding, which releases the GIL, keeps a thread inside the block for milliseconds.
+    photo = exif_rotated_jpeg(photo_like(1600, 1200))
     before = list(warnings.filters)
 
     def work(_):
-        for _ in range(40):
-            open_image(data)
-            read_evidence(metadata_source)
+        for _ in range(20):
+            open_image(warns)
+            open_image(photo)
+            read_evidence(photo)
 
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(work, range(6)))
