@@ -48,19 +48,15 @@ def _header() -> str:
     return "| variant | " + " | ".join(sources) + " |\n" + "|---" * (len(sources) + 1) + "|"
 
 
-def _trained_variant(data_dir: str, plan, shares: dict | None) -> dict:
+def _trained_variant(data_dir: str, plan, shares: dict) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        if shares is not None:
-            training.SOURCE_SHARES = shares  # read by TrainingBatches when the member is trained
-        training.train(data_dir, out, [plan], command="benchmarks.fold0_variants")
+        training.train(data_dir, out, [plan], command="benchmarks.fold0_variants", shares=shares)
         return dict(np.load(Path(out) / "oof_predictions.npz"))
 
 
 def _wise(data_dir: str, alphas: list[float]) -> list[str]:
-    import keras
-
     from ensemble.augment import telegram_view
-    from ensemble.classifier import build_classifier, load_member
+    from ensemble.classifier import load_member
     from ensemble.data import assign_folds, load_dataset
     from ensemble.predict_batch import member_logits
     from ensemble.preprocess import DEFAULT_POLICY
@@ -73,19 +69,12 @@ def _wise(data_dir: str, alphas: list[float]) -> list[str]:
     images = training._decode_all(samples)
     train_rows = [i for i, f in enumerate(folds) if f != plan.held_out_fold and images[i] is not None]
     # The linear-probe start exactly as train_member makes it (same seed, same batches).
-    keras.utils.set_random_seed(plan.seed)
-    start = build_classifier(plan.backbone, plan.input_size, name=plan.name)
-    training._freeze_batch_norm(start)
-    batches = training.TrainingBatches(
+    start, _batches = training.start_member(
+        plan,
         [images[i] for i in train_rows],
         [samples[i].label for i in train_rows],
         [samples[i].source for i in train_rows],
-        plan,
-        workers=2,
-        use_multiprocessing=False,
-        max_queue_size=6,
     )
-    training._initialise_head(start, batches)
     start_weights = start.get_weights()
     member = load_member(ROOT / "weights", spec)
     tuned_weights = member.get_weights()
@@ -120,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             plan = replace(SHIPPED, steps_per_epoch=100)
             shares = {"cifake": 0.32, "diffusiondb-coco": 0.20, "art": 0.176, "modern": 0.304}
         else:
-            plan, shares = replace(SHIPPED, name="lite1_fold0", backbone="lite1"), None
+            plan, shares = replace(SHIPPED, name="lite1_fold0", backbone="lite1"), training.SOURCE_SHARES
         oof = _trained_variant(args.data_dir, plan, shares)
         print(_row(args.variant, oof["logit"], oof["label"], oof["source"]))
         # Two members that both never saw these pictures: how much does averaging them gain?

@@ -66,7 +66,7 @@ DEFAULT_PLAN = (
 class TrainingBatches(keras.utils.PyDataset):
     """Source-balanced, augmented batches; deterministic for a seed whatever the threads do."""
 
-    def __init__(self, images, labels, sources, plan: MemberPlan, **kwargs):
+    def __init__(self, images, labels, sources, plan: MemberPlan, shares: dict = SOURCE_SHARES, **kwargs):
         super().__init__(**kwargs)
         self.images, self.labels = images, np.asarray(labels, dtype=np.float32)
         self.plan = plan
@@ -74,7 +74,7 @@ class TrainingBatches(keras.utils.PyDataset):
         self.by_source = {}
         for index, source in enumerate(sources):
             self.by_source.setdefault(source, []).append(index)
-        shares = np.array([SOURCE_SHARES.get(name, 1.0 / len(self.by_source)) for name in self.by_source])
+        shares = np.array([shares.get(name, 1.0 / len(self.by_source)) for name in self.by_source])
         self.shares = shares / shares.sum()
         self.order = self._epoch_order()
 
@@ -143,14 +143,22 @@ def _initialise_head(model: keras.Model, batches: TrainingBatches) -> None:
     model.get_layer("predictions").set_weights(probe.layers[-1].get_weights())
 
 
-def train_member(plan: MemberPlan, images, labels, sources) -> keras.Model:
-    """Fine-tune one member on the given decoded pictures (all layers but batch-norm), after a linear probe."""
+def start_member(plan: MemberPlan, images, labels, sources, shares: dict = SOURCE_SHARES):
+    """The member before fine-tuning (ImageNet backbone, batch-norm frozen, linear-probe head) and its batches."""
     keras.utils.set_random_seed(plan.seed)
     model = build_classifier(plan.backbone, plan.input_size, name=plan.name)
     _freeze_batch_norm(model)
-    batches = TrainingBatches(images, labels, sources, plan, workers=2, use_multiprocessing=False, max_queue_size=6)
+    batches = TrainingBatches(
+        images, labels, sources, plan, shares, workers=2, use_multiprocessing=False, max_queue_size=6
+    )
     if plan.head_warmup_images:
         _initialise_head(model, batches)
+    return model, batches
+
+
+def train_member(plan: MemberPlan, images, labels, sources, shares: dict = SOURCE_SHARES) -> keras.Model:
+    """Fine-tune one member on the given decoded pictures (all layers but batch-norm), after a linear probe."""
+    model, batches = start_member(plan, images, labels, sources, shares)
     total_steps = plan.epochs * plan.steps_per_epoch
     warmup_steps = max(1, min(20, total_steps // 5))
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -186,12 +194,20 @@ def _save_inference_weights(model: keras.Model, plan: MemberPlan, path: Path) ->
     return fresh
 
 
-def train(data_dir: str, out_dir: str, plans=DEFAULT_PLAN, command: str = "", resume: bool = False) -> dict:
+def train(
+    data_dir: str,
+    out_dir: str,
+    plans=DEFAULT_PLAN,
+    command: str = "",
+    resume: bool = False,
+    shares: dict = SOURCE_SHARES,
+) -> dict:
     """Train every member, calibrate, and write weights and ``manifest.json`` to ``out_dir``.
 
     With ``resume``, a member whose weights and ``<name>.member.json`` record
     (same plan, same data) are already in ``out_dir`` is not trained again;
-    its out-of-fold predictions are recomputed.
+    its out-of-fold predictions are recomputed.  ``shares``: each source's
+    share of an epoch's pictures.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -229,6 +245,7 @@ def train(data_dir: str, out_dir: str, plans=DEFAULT_PLAN, command: str = "", re
                 [images[i] for i in train_rows],
                 [samples[i].label for i in train_rows],
                 [samples[i].source for i in train_rows],
+                shares,
             )
             model = _save_inference_weights(model, plan, out / weights_file)
             train_seconds = time.time() - started
@@ -277,7 +294,7 @@ def train(data_dir: str, out_dir: str, plans=DEFAULT_PLAN, command: str = "", re
             "manifest_sha256": data_hash,
             "folds": FOLDS,
             "fold_seed": FOLD_SEED,
-            "source_shares": SOURCE_SHARES,
+            "source_shares": shares,
         },
         "preprocess": {"policy": DEFAULT_POLICY, "pixel_mean": 127.0, "pixel_std": 128.0},
         "combine": "mean of member logits, then Platt scaling",

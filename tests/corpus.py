@@ -9,6 +9,7 @@ the same list.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ VERDICT = "verdict"
 # Over both the CLI's 50 MB (ensemble.preprocess.MAX_FILE_BYTES) and the Bot API's 20 MB download limit, and big
 # enough that reading it by mistake would show in the CLI test's memory bound. A sparse file: it costs no disk.
 OVERSIZE_BYTES = 2**30
+
+
+def names_an_exception(text: str) -> bool:
+    """Whether a refusal shows a Python exception's name (``SyntaxError``) instead of a reason."""
+    return re.search(r"[A-Za-z]+(Error|Exception)\b", text) is not None
 
 
 @dataclass(frozen=True)

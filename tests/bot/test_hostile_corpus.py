@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 
 import pytest
 
@@ -19,7 +18,7 @@ from ensemble.preprocess import ImageRejected
 from tests.bot.fake_telegram import FakeTelegram
 from tests.bot.helpers import buttons
 from tests.bot.test_bot_flow import RunningBot
-from tests.corpus import CASES, Case
+from tests.corpus import CASES, Case, names_an_exception
 
 KINDS = ("photo", "document")
 FIRST_USER = 5000  # one user per case and kind: no rate limit, no dialog shared between cases
@@ -108,7 +107,7 @@ async def test_every_corpus_case_gets_one_answer_as_a_photo_and_as_a_file(fake, 
             problems.append(f"{case.name} as {kind}: verdict without its buttons")
         if not case.valid and (buttons(answers[0]) or "\n" in text):
             problems.append(f"{case.name} as {kind}: refusal is not one line without buttons: {text!r}")
-        if re.search(r"[A-Za-z]+(Error|Exception)\b", text):
+        if names_an_exception(text):
             problems.append(f"{case.name} as {kind}: a Python exception's name reached the user: {text!r}")
         if unfetched and any(call.params.get("file_id") == unfetched for call in fake.calls_of("getFile")):
             problems.append(f"{case.name} as {kind}: asked Telegram for a file over the download limit")
