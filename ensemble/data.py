@@ -23,6 +23,8 @@ class Sample:
 
 
 def _group_of(row: dict[str, str]) -> str:
+    if row.get("group"):  # the pool: one public source (a repository), kept whole
+        return "pool:" + row["group"]
     source = row["source"]
     if source == "modern":  # modern/<game>/<label>/<n>.jpg: keep each game in one fold
         return "modern:" + row["path"].split("/")[1]

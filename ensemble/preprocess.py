@@ -31,7 +31,9 @@ PIXEL_STD = 128.0
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 64_000_000
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
-RESIZE_POLICIES = ("crop", "squash", "multicrop")
+RESIZE_POLICIES = ("crop", "squash", "multicrop", "native")
+# "native": squares cut at the picture's own pixel scale (no downscaling, where generator traces live).
+NATIVE_CROPS = 3
 # Resizing the whole picture, then cutting squares out of it, is what the members were trained on. A strip
 # (20000x1 px, a 144-byte PNG) would become a 5-gigapixel intermediate that way, so past this many pixels each
 # square is resized from its own part of the original instead: the same picture up to rounding (a few levels).
@@ -217,6 +219,15 @@ def crop_boxes(width: int, height: int, size: int, policy: str) -> list[tuple[in
     if policy == "crop":
         left, top = (width - size) // 2, (height - size) // 2
         return [(left, top, left + size, top + size)]
+    if policy == "native":  # the centre square and the centres of the two halves along the diagonal
+        centres = [(width / 2, height / 2), (width / 4, height / 4), (3 * width / 4, 3 * height / 4)]
+        boxes = []
+        for x, y in centres[:NATIVE_CROPS]:
+            left = min(max(0, round(x - size / 2)), width - size)
+            top = min(max(0, round(y - size / 2)), height - size)
+            if (left, top, left + size, top + size) not in boxes:
+                boxes.append((left, top, left + size, top + size))
+        return boxes
     if policy == "multicrop":
         if width >= height:
             starts = sorted({0, (width - size) // 2, width - size})
@@ -233,8 +244,10 @@ def model_inputs(image: Image.Image, size: int, policy: str = DEFAULT_POLICY) ->
         image: an RGB picture from ``open_image``.
         size: the square input side of the model.
         policy: ``crop`` (one centre square), ``multicrop`` (up to three
-            squares along the long side, to be averaged) or ``squash`` (the
-            whole picture resized to a square, aspect lost).
+            squares along the long side, to be averaged), ``squash`` (the
+            whole picture resized to a square, aspect lost) or ``native`` (up
+            to three squares at the picture's own pixel scale, to be averaged;
+            a picture smaller than ``size`` is scaled up as by ``crop``).
 
     Returns:
         float32 array (views, size, size, 3), normalised.
@@ -242,6 +255,10 @@ def model_inputs(image: Image.Image, size: int, policy: str = DEFAULT_POLICY) ->
     if policy == "squash":
         return normalise(np.asarray(image.resize((size, size), Image.BICUBIC, reducing_gap=3.0)))[None]
     width, height = image.size
+    if policy == "native" and min(width, height) >= size:
+        return np.stack([normalise(np.asarray(image.crop(box))) for box in crop_boxes(width, height, size, policy)])
+    if policy == "native":  # smaller than the input: scaled up like "crop"
+        policy = "crop"
     resized_w, resized_h = _short_side_size(width, height, size)
     boxes = crop_boxes(resized_w, resized_h, size, policy)
     if resized_w * resized_h <= MAX_RESIZED_PIXELS:
@@ -263,7 +280,11 @@ def crop_geometry(width: int, height: int, size: int, policy: str = DEFAULT_POLI
     """
     if policy == "squash":
         return [(0.0, 0.0, 1.0, 1.0)]
-    resized_w, resized_h = _short_side_size(width, height, size)
+    if policy == "native" and min(width, height) >= size:
+        resized_w, resized_h = width, height
+    else:
+        policy = "crop" if policy == "native" else policy
+        resized_w, resized_h = _short_side_size(width, height, size)
     return [
         (left / resized_w, top / resized_h, right / resized_w, bottom / resized_h)
         for left, top, right, bottom in crop_boxes(resized_w, resized_h, size, policy)

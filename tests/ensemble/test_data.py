@@ -64,3 +64,36 @@ def test_folds_hold_out_fake_art_by_generator_and_spread_real_art(tmp_path):
     assert len(fake_folds) == 6 and all(len(f) == 1 for f in fake_folds.values())
     # One art style must not be held out whole: its 12 pictures land 4 per fold.
     assert collections.Counter(real_folds) == {0: 4, 1: 4, 2: 4}
+
+
+def test_folds_keep_each_pool_group_whole(tmp_path):
+    rows = ["path,label,source,group,generator,split"]
+    for group, category, labels in (
+        ("quiz_a", "games", ("REAL", "FAKE")),
+        ("quiz_b", "games", ("REAL", "FAKE")),
+        ("gallery_a", "galleries", ("FAKE",)),
+        ("gallery_b", "galleries", ("FAKE",)),
+        ("photos_a", "photos", ("REAL",)),
+        ("held_out", "photos", ("REAL",)),
+    ):
+        for label in labels:
+            for n in range(5):
+                split = "test" if group == "held_out" else "train"
+                rows.append(f"{group}/{label}/{n}.jpg,{label},{category},{group},x,{split}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    samples = load_dataset(tmp_path, split="train")
+    assert {s.group for s in samples} == {
+        "pool:quiz_a",
+        "pool:quiz_b",
+        "pool:gallery_a",
+        "pool:gallery_b",
+        "pool:photos_a",
+    }
+    folds = assign_folds(samples, 2, seed=0)
+    by_group = collections.defaultdict(set)
+    for sample, fold in zip(samples, folds):
+        by_group[sample.group].add(int(fold))
+    assert all(len(f) == 1 for f in by_group.values())
+    # groups of one category are spread over the folds, so every fold trains on some of each
+    assert by_group["pool:quiz_a"] != by_group["pool:quiz_b"]
+    assert by_group["pool:gallery_a"] != by_group["pool:gallery_b"]

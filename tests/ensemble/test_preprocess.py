@@ -122,6 +122,25 @@ def test_multicrop_covers_the_long_side():
     assert boxes[0][0] == 0.0 and boxes[-1][2] == 1.0
 
 
+def test_native_crops_keep_the_pictures_own_pixels():
+    picture = photo_like(400, 300)
+    views = model_inputs(picture, 100, "native")
+    assert views.shape == (3, 100, 100, 3)
+    pixels = np.asarray(picture, dtype=np.float32)
+    boxes = crop_geometry(400, 300, 100, "native")
+    for view, (x0, y0, x1, y1) in zip(views, boxes):
+        left, top = round(x0 * 400), round(y0 * 300)
+        assert (left + 100, top + 100) == (round(x1 * 400), round(y1 * 300))
+        np.testing.assert_array_equal(view, (pixels[top : top + 100, left : left + 100] - 127.0) / 128.0)
+    assert boxes[0] == (0.375, 1 / 3, 0.625, 2 / 3)  # the centre first
+
+
+def test_native_crops_of_a_small_picture_scale_it_up_like_crop():
+    picture = photo_like(80, 60)
+    np.testing.assert_array_equal(model_inputs(picture, 100, "native"), model_inputs(picture, 100, "crop"))
+    assert crop_geometry(80, 60, 100, "native") == crop_geometry(80, 60, 100, "crop")
+
+
 def test_squash_sees_the_whole_picture():
     assert model_inputs(photo_like(300, 100), 50, "squash").shape == (1, 50, 50, 3)
     with pytest.raises(ValueError, match="unknown resize policy"):
