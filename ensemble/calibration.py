@@ -12,6 +12,21 @@ import numpy as np
 # below that cap (h = 0.28 for the first weights, 0.20 for the shipped ones).
 TARGET_CONFIDENT_ERROR = 0.15
 MAX_HALF_WIDTH = 0.45
+# Being branded AI when one made the picture oneself is what users hate most: past the symmetric band, the
+# FAKE side widens until at most this share of REAL pictures (sources weighted equally, out of fold) is
+# called FAKE.
+TARGET_REAL_CALLED_FAKE = 0.05
+MAX_FAKE_HALF_WIDTH = 0.49
+
+
+def edges(band) -> tuple[float, float]:
+    """``(real_below, fake_from)``: REAL when p <= the first, FAKE when p >= the second.
+
+    ``band`` is a half-width (a symmetric band around 0.5) or such a pair.
+    """
+    if isinstance(band, (tuple, list)):
+        return float(band[0]), float(band[1])
+    return 0.5 - float(band), 0.5 + float(band)
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
@@ -81,13 +96,31 @@ def unsure_half_width(probabilities: np.ndarray, labels: np.ndarray, weights: np
     return MAX_HALF_WIDTH
 
 
-def verdict(p_fake: float, half_width: float) -> str:
-    """FAKE, REAL or UNSURE for a calibrated probability."""
-    if p_fake >= 0.5 + half_width:
+def fake_half_width(probabilities, labels, weights, half_width: float) -> float:
+    """Smallest FAKE-side half-width (grid of 0.01, at least ``half_width``) for which the weighted share of
+    REAL pictures with p >= 0.5 + it is at most TARGET_REAL_CALLED_FAKE. Capped at MAX_FAKE_HALF_WIDTH."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    real = np.asarray(labels) == 0
+    w = np.asarray(weights, dtype=np.float64)[real]
+    for width in np.arange(half_width, MAX_FAKE_HALF_WIDTH + 1e-9, 0.01):
+        if (w * (p[real] >= 0.5 + width)).sum() / w.sum() <= TARGET_REAL_CALLED_FAKE:
+            return float(round(width, 2))
+    return MAX_FAKE_HALF_WIDTH
+
+
+def verdict(p_fake: float, band) -> str:
+    """FAKE, REAL or UNSURE for a calibrated probability (``band``: see ``edges``)."""
+    real_below, fake_from = edges(band)
+    if p_fake >= fake_from:
         return "FAKE"
-    if p_fake <= 0.5 - half_width:
+    if p_fake <= real_below:
         return "REAL"
     return "UNSURE"
+
+
+def band_of(unsure: dict) -> tuple[float, float]:
+    """``edges`` of a manifest's ``unsure`` entry (``fake_half_width`` defaults to the symmetric one)."""
+    return 0.5 - unsure["half_width"], 0.5 + unsure.get("fake_half_width", unsure["half_width"])
 
 
 def fit_from_out_of_fold(oof: dict) -> dict:
@@ -106,19 +139,23 @@ def fit_from_out_of_fold(oof: dict) -> dict:
     scale, shift = fit_platt(logits, labels, weights)
     probabilities = sigmoid(scale * logits + shift)
     half_width = unsure_half_width(probabilities, labels, weights)
+    fake_width = fake_half_width(probabilities, labels, weights, half_width)
     return {
         "calibration": {
             "method": "platt",
             "scale": scale,
             "shift": shift,
-            "fitted_on": "out-of-fold member logits, plain and telegram views, sources weighted equally",
+            "fitted_on": "out-of-fold logits (oof_predictions.npz), sources weighted equally",
         },
         "unsure": {
             "half_width": half_width,
+            "fake_half_width": fake_width,
             "rule": (
-                "UNSURE when |p_fake - 0.5| < half_width; half_width is the smallest multiple of 0.01 for which "
-                f"out-of-fold verdicts outside the band err at most {TARGET_CONFIDENT_ERROR:.0%} "
-                f"(sources weighted equally; capped at {MAX_HALF_WIDTH})"
+                "REAL when p_fake <= 0.5 - half_width, FAKE when p_fake >= 0.5 + fake_half_width, else UNSURE. "
+                "half_width is the smallest multiple of 0.01 for which out-of-fold verdicts outside the symmetric "
+                f"band err at most {TARGET_CONFIDENT_ERROR:.0%} (capped at {MAX_HALF_WIDTH}); fake_half_width, at "
+                f"least half_width, the smallest for which at most {TARGET_REAL_CALLED_FAKE:.0%} of out-of-fold "
+                f"REAL pictures are called FAKE (capped at {MAX_FAKE_HALF_WIDTH}); sources weighted equally"
             ),
         },
         "probabilities": probabilities,

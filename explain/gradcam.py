@@ -142,22 +142,17 @@ class MemberCam:
         return np.asarray(cam, dtype=np.float32)
 
 
-def _split_at_target(model):
-    """``(features, head)``: the member up to ``top_activation``, and the layers after it as a model of their own."""
-    import keras
+def _activation_and_logit(model):
+    """``(two_outputs, kernel)``: the member giving ``top_activation`` and its logit, and the top's channel
+    weights (``ensemble.classifier.top_kernel``)."""
+    from ensemble.classifier import activation_and_logit, top_kernel
 
-    names = [layer.name for layer in model.layers]
-    if TARGET_LAYER not in names:
+    if TARGET_LAYER not in {layer.name for layer in model.layers}:
         raise ValueError(
             f"model {model.name!r} has no layer {TARGET_LAYER!r}; "
             "build members with ensemble.classifier.build_classifier"
         )
-    target = model.get_layer(TARGET_LAYER)
-    features = keras.Model(model.inputs, target.output, name=f"{model.name}_features")
-    x = acts = keras.Input(target.output.shape[1:])
-    for layer in model.layers[names.index(TARGET_LAYER) + 1 :]:  # the head is a chain: pool, dropout, dense
-        x = layer(x)
-    return features, keras.Model(acts, x, name=f"{model.name}_head")
+    return activation_and_logit(model), top_kernel(model)
 
 
 class EnsembleGradcam:
@@ -165,8 +160,9 @@ class EnsembleGradcam:
 
     The maps are ``MemberCam(model, "gradcam")``'s (tf-keras-vis), computed
     without rebuilding the model per call and without eager execution. The
-    gradient runs from the logit back to ``top_activation`` only, so a map
-    costs little more than the forward pass that the verdict needs anyway.
+    head is linear in the averaged activations, so the gradient of the logit
+    with respect to ``top_activation`` is the head's kernel over the cell
+    count, and the map is a forward pass: the activations times that kernel.
     """
 
     def __init__(self, models) -> None:
@@ -181,21 +177,15 @@ class EnsembleGradcam:
         if len(sizes) != 1:
             raise ValueError(f"members of one input size expected, got sizes {sorted(sizes)}")
         self.input_size = sizes.pop()
-        parts = [_split_at_target(model) for model in models]
+        parts = [_activation_and_logit(model) for model in models]
 
         @tf.function(reduce_retracing=True)
         def run(views):
             maps, logits = [], []
-            for features, head in parts:
-                acts = features(views, training=False)
-                with tf.GradientTape(watch_accessed_variables=False) as tape:
-                    tape.watch(acts)
-                    logit = head(acts, training=False)
-                # Each view's logit depends on its own activations only: the gradient of the sum is per view.
-                grads = tape.gradient(logit, acts)
-                weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-                cells = tf.cast(tf.shape(acts)[1] * tf.shape(acts)[2], acts.dtype)
-                maps.append(tf.reduce_sum(acts * weights, axis=-1) * cells)  # see MemberCam: logit units
+            for both, kernel in parts:
+                acts, logit = both(views, training=False)
+                # gradient x cells = kernel: the map in logit units, as MemberCam's
+                maps.append(tf.tensordot(acts, tf.constant(kernel, acts.dtype), axes=[[3], [0]]))
                 logits.append(logit[:, 0])
             return tf.stack(maps), tf.stack(logits, axis=1)
 

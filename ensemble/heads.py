@@ -1,0 +1,185 @@
+"""Linear heads on cached frozen-backbone features: grouped folds, sample weights, out-of-fold logits.
+
+A member is a frozen ImageNet EfficientNet-Lite backbone and one trained dense layer on its pooled
+features (``ensemble.features``). Everything here works on the feature cache, so one fit takes seconds and
+recipes can be compared over several fold seeds, by how they do on sources they never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize
+
+from ensemble.data import Sample, assign_folds
+
+FOLDS = 5
+REAL_VS_AI = "real-vs-ai"
+# Each source's share of the training weight (split evenly between its classes where it has both).
+# The pool's categories and real-vs-ai's sources are weighted on purpose, not by their sizes: CIFAKE and the
+# galleries are most of the pictures and say least about what users send.
+SHARES = {
+    "cifake": 0.08,
+    "diffusiondb-coco": 0.08,
+    "art": 0.10,
+    "modern": 0.14,
+    "games": 0.22,
+    "galleries": 0.14,
+    "photos": 0.12,
+    "human-art": 0.06,
+    "gan-faces": 0.06,
+}
+# Long-side bins (pixels, as the backbone receives the view) for matching sizes across classes.
+SIZE_BINS = (0, 160, 320, 560, 900, 100_000)
+UNSEEN_SOURCES = ("games", "galleries", "photos", "human-art", "gan-faces", "modern")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one member's head is fitted."""
+
+    backbone_view: str
+    l2: float = 1e-3
+    views: tuple[str, ...] = ("telegram", "small")
+    shares: dict = field(default_factory=lambda: dict(SHARES))
+    match_sizes: bool = True
+    group_power: float = 0.5  # within a source, a group of n pictures weighs n ** group_power in all
+
+
+@dataclass
+class TrainingSet:
+    """The train split of the cache: one row per (picture, view)."""
+
+    picture: np.ndarray  # index into the cache's rows
+    view: np.ndarray
+    label: np.ndarray
+    source: np.ndarray
+    group: np.ndarray
+    long_side: np.ndarray
+    fold: np.ndarray  # of the picture, under one fold seed
+    features: dict[str, np.ndarray]
+
+
+def samples_of(rows: list[dict]) -> list[Sample]:
+    return [Sample(r["path"], int(r["label"]), r["source"], r["group"], r["split"]) for r in rows]
+
+
+def picture_folds(rows: list[dict], seed: int, folds: int = FOLDS) -> np.ndarray:
+    """Fold per cache row (-1 for test rows); pool groups, modern games and FAKE art generators stay whole."""
+    train = [i for i, r in enumerate(rows) if r["split"] == "train"]
+    fold_of = np.full(len(rows), -1)
+    fold_of[train] = assign_folds(samples_of([rows[i] for i in train]), folds, seed)
+    return fold_of
+
+
+def training_set(rows: list[dict], arrays: dict, views: tuple[str, ...], fold_seed: int) -> TrainingSet:
+    folds = picture_folds(rows, fold_seed)
+    parts = {key: [] for key in ("picture", "view", "long_side")}
+    features: dict[str, list] = {}
+    for view in views:
+        if f"{view}/row" not in arrays:
+            continue
+        picture = arrays[f"{view}/row"]
+        keep = np.array([rows[i]["split"] == "train" for i in picture], dtype=bool)
+        parts["picture"].append(picture[keep])
+        parts["view"].append(np.full(keep.sum(), view))
+        parts["long_side"].append(arrays[f"{view}/long_side"][keep])
+        for key, value in arrays.items():
+            if key.startswith(view + "/") and key.split("/", 1)[1] not in ("row", "long_side"):
+                features.setdefault(key.split("/", 1)[1], []).append(value[keep])
+    picture = np.concatenate(parts["picture"])
+    return TrainingSet(
+        picture=picture,
+        view=np.concatenate(parts["view"]),
+        label=np.array([rows[i]["label"] for i in picture]),
+        source=np.array([rows[i]["source"] for i in picture]),
+        group=np.array([rows[i]["group"] or rows[i]["source"] for i in picture]),
+        long_side=np.concatenate(parts["long_side"]),
+        fold=folds[picture],
+        features={key: np.concatenate(value) for key, value in features.items()},
+    )
+
+
+def sample_weights(data: TrainingSet, mask: np.ndarray, recipe: Recipe) -> np.ndarray:
+    """Weights for the rows in ``mask``: source shares, class balance, group damping, matched sizes."""
+    weights = np.zeros(len(data.label))
+    index = np.flatnonzero(mask)
+    for source in np.unique(data.source[index]):
+        in_source = index[data.source[index] == source]
+        labels = np.unique(data.label[in_source])
+        for label in labels:
+            rows = in_source[data.label[in_source] == label]
+            groups, inverse, counts = np.unique(data.group[rows], return_inverse=True, return_counts=True)
+            group_weight = counts.astype(float) ** recipe.group_power
+            per_row = group_weight[inverse] / counts[inverse]
+            weights[rows] = recipe.shares.get(source, 0.05) / len(labels) * per_row / per_row.sum()
+    for label in (0, 1):  # the classes weigh the same in all
+        rows = index[data.label[index] == label]
+        if len(rows):
+            weights[rows] *= 0.5 / weights[rows].sum()
+    if recipe.match_sizes:
+        bins = np.digitize(data.long_side, SIZE_BINS[1:-1])
+        share = np.zeros((2, len(SIZE_BINS) - 1))
+        for label in (0, 1):
+            rows = index[data.label[index] == label]
+            share[label] = np.bincount(bins[rows], weights[rows], minlength=share.shape[1])
+        share /= share.sum(axis=1, keepdims=True)
+        target = share.mean(axis=0)
+        factor = np.clip(target / np.maximum(share, 1e-9), 0.2, 5.0)
+        weights[index] *= factor[data.label[index], bins[index]]
+    return weights * (mask.sum() / weights[index].sum())
+
+
+@dataclass
+class LinearHead:
+    """p(FAKE) = sigmoid(features @ kernel + bias), on raw pooled features."""
+
+    kernel: np.ndarray
+    bias: float
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(features, np.float64) @ self.kernel + self.bias
+
+
+def fit_head(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: float) -> LinearHead:
+    """Weighted logistic regression with an L2 penalty on standardised features (L-BFGS)."""
+    x = np.asarray(features, np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
+    x = (x - mean) / std
+    y = np.asarray(labels, np.float64)
+    w = np.asarray(weights, np.float64) / np.sum(weights)
+
+    def objective(params):
+        kernel, bias = params[:-1], params[-1]
+        margin = x @ kernel + bias
+        p = 0.5 * (1.0 + np.tanh(0.5 * margin))
+        loss = np.sum(w * (np.logaddexp(0.0, margin) - y * margin)) + 0.5 * l2 * kernel @ kernel
+        residual = w * (p - y)
+        gradient = np.concatenate([x.T @ residual + l2 * kernel, [residual.sum()]])
+        return loss, gradient
+
+    result = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    kernel = result.x[:-1] / std
+    return LinearHead(kernel=kernel, bias=float(result.x[-1] - kernel @ mean))
+
+
+def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.ndarray:
+    """Logit per training row from the head fitted without that row's fold (NaN for views not fitted on)."""
+    features = data.features[recipe.backbone_view]
+    in_views = np.isin(data.view, recipe.views)
+    logits = np.full(len(data.label), np.nan)
+    for fold in range(folds):
+        fit = in_views & (data.fold != fold)
+        weights = sample_weights(data, fit, recipe)
+        head = fit_head(features[fit], data.label[fit], weights[fit], recipe.l2)
+        held = data.fold == fold
+        logits[held] = head.logits(features[held])
+    return logits
+
+
+def fit_full(data: TrainingSet, recipe: Recipe) -> LinearHead:
+    """The shipped head: fitted on every training row of the recipe's views."""
+    fit = np.isin(data.view, recipe.views)
+    weights = sample_weights(data, fit, recipe)
+    return fit_head(data.features[recipe.backbone_view][fit], data.label[fit], weights[fit], recipe.l2)

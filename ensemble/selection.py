@@ -1,0 +1,114 @@
+"""Compare head recipes and ensembles by out-of-fold results on sources never seen, over several fold seeds.
+
+    python -m ensemble.selection data/features [--seeds 0 1 2]
+
+Every figure is out of fold: a picture's logit comes from a head fitted without its fold, and folds keep
+each pool source, each ``modern`` game and each FAKE ``art`` generator whole, so on those rows the head
+never saw the source. The selection figure is logloss and AUC over the rows of the pool and of ``modern``
+(telegram view), after a Platt fit on the same out-of-fold logits (the same for every recipe). The test
+split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from ensemble import calibration, metrics
+from ensemble.features import load_cache
+from ensemble.heads import UNSEEN_SOURCES, Recipe, out_of_fold, training_set
+
+BASE = {
+    "lite0_crop": Recipe("lite0_224_crop"),
+    "lite2_crop": Recipe("lite2_260_crop"),
+    "lite0_native": Recipe("lite0_224_native"),
+    "lite0_crop_taps": Recipe("lite0_224_crop_taps"),
+    "lite0_native_taps": Recipe("lite0_224_native_taps"),
+}
+
+
+COMBOS = (
+    ("lite0_crop", "lite2_crop", "lite0_native"),
+    ("lite0_crop_taps", "lite0_native_taps"),
+    ("lite0_crop_taps", "lite0_native_taps", "lite2_crop"),
+    ("lite0_crop_taps", "lite2_crop"),
+)
+
+
+def variants() -> dict[str, Recipe]:
+    """The recipes compared: the backbone views, and one change at a time from the shipped ``lite0_whole``
+    (``lite0_crop_taps``) and from the top-layer ``lite0_crop``."""
+    shipped, top = BASE["lite0_crop_taps"], BASE["lite0_crop"]
+    return BASE | {
+        "lite0_crop no-size-match": replace(top, match_sizes=False),
+        "lite0_crop telegram-only": replace(top, views=("telegram",)),
+        "lite0_crop_taps l2=1e-2": replace(shipped, l2=1e-2),
+        "lite0_crop_taps l2=1e-1": replace(shipped, l2=1e-1),
+        "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
+    }
+
+
+def scored(logits: np.ndarray, labels: np.ndarray, sources: np.ndarray, long_side: np.ndarray) -> dict:
+    """Platt-scaled (on these rows, sources weighted equally) logloss and AUC, unseen rows and overall, and
+    how often REAL pictures of 900 px and more get p >= 0.5 (the size bias)."""
+    weights = calibration.source_balanced_weights(sources)
+    scale, shift = calibration.fit_platt(logits, labels, weights)
+    p = calibration.sigmoid(scale * logits + shift)
+    unseen = np.isin(sources, UNSEEN_SOURCES)
+    return {
+        "unseen_logloss": metrics.log_loss(p[unseen], labels[unseen]),
+        "unseen_auc": metrics.roc_auc(p[unseen], labels[unseen]),
+        "overall_logloss": metrics.log_loss(p, labels),
+        "overall_auc": metrics.roc_auc(p, labels),
+        "big_real_fake": float((p[(labels == 0) & (long_side >= 900)] >= 0.5).mean()),
+        "p": p,
+    }
+
+
+def run(cache: str, seeds: list[int], names: list[str] | None = None) -> dict:
+    rows, arrays = load_cache(cache)
+    recipes = variants()
+    if names:
+        recipes = {name: recipes[name] for name in names}
+    results: dict[str, list[dict]] = {}
+    member_logits: dict[int, dict[str, np.ndarray]] = {}
+    for seed in seeds:
+        data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
+        judged = data.view == "telegram"
+        labels, sources, sizes = data.label[judged], data.source[judged], data.long_side[judged]
+        member_logits[seed] = {}
+        for name, recipe in recipes.items():
+            logits = out_of_fold(data, recipe)[judged]
+            member_logits[seed][name] = logits
+            results.setdefault(name, []).append(scored(logits, labels, sources, sizes))
+        for combo in COMBOS:
+            if all(name in member_logits[seed] for name in combo):
+                mean = np.mean([member_logits[seed][name] for name in combo], axis=0)
+                results.setdefault(" + ".join(combo), []).append(scored(mean, labels, sources, sizes))
+        print(f"fold seed {seed} done", file=sys.stderr, flush=True)
+    print("| recipe | unseen logloss | unseen AUC | overall logloss | overall AUC | big REAL p>=0.5 |")
+    print("|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        cells = []
+        for key in ("unseen_logloss", "unseen_auc", "overall_logloss", "overall_auc", "big_real_fake"):
+            values = np.array([r[key] for r in runs])
+            cells.append(f"{np.median(values):.3f} ({values.min():.3f}-{values.max():.3f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ensemble.selection", description=__doc__.splitlines()[0])
+    parser.add_argument("cache", nargs="?", default="data/features")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--recipes", nargs="*", help="names from the table (default: all)")
+    args = parser.parse_args(argv)
+    run(args.cache, args.seeds, args.recipes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""``python -m ensemble train``'s path on a tiny made-up pool: feature cache -> heads -> weights/ -> Detector."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ensemble.build import build
+from ensemble.detector import Detector
+from ensemble.heads import Recipe
+from tests.images import encode, photo_like
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_pool(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pool")
+    rows = ["path,label,source,group,generator,split"]
+    rng = np.random.default_rng(0)
+    plan = [(f"quiz{n}", "games", ("REAL", "FAKE"), "train") for n in range(5)]
+    plan += [("held_out_quiz", "games", ("REAL", "FAKE"), "test")]
+    for group, category, labels, split in plan:
+        for label in labels:
+            folder = root / group / label
+            folder.mkdir(parents=True)
+            for n in range(3):
+                picture = photo_like(300, 240, seed=int(rng.integers(1e6)))
+                if label == "FAKE":  # a smoother look: something to learn
+                    picture = picture.resize((60, 48)).resize((300, 240))
+                (folder / f"{n}.jpg").write_bytes(encode(picture, "JPEG", quality=90))
+                rows.append(f"{group}/{label}/{n}.jpg,{label},{category},{group},x,{split}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(tiny_pool, tmp_path_factory):
+    out = tmp_path_factory.mktemp("weights")
+    features = tmp_path_factory.mktemp("features")
+    members = {"crop": Recipe("lite0_224_crop"), "native": Recipe("lite0_224_native")}
+    manifest = build([str(tiny_pool)], str(out), str(features), members=members, command="test")
+    return out, features, manifest
+
+
+def test_the_manifest_records_how_each_member_was_made(built):
+    out, _features, manifest = built
+    saved = json.loads((out / "manifest.json").read_text())
+    assert saved["calibration"] == manifest["calibration"] and saved["members"][0]["recipe"]["l2"] > 0
+    (data_set_hash,) = manifest["data"]["data_sets"].values()
+    assert len(data_set_hash) == 64
+    assert manifest["data"]["pictures"] == 30  # the train split only: the held-out quiz never reaches training
+    assert [m["name"] for m in manifest["members"]] == ["crop", "native"]
+    for member in manifest["members"]:
+        assert {"backbone", "input_size", "policy", "seed", "epochs", "recipe", "train_seconds"} <= set(member)
+        head = np.load(out / member["head_file"])
+        assert head["kernel"].shape == (1280,)
+        assert member["oof_metrics"]["overall"]["n"] == 30
+    assert manifest["calibration"]["method"] == "platt"
+    assert 0.0 <= manifest["unsure"]["half_width"] <= 0.45
+    oof = np.load(out / "oof_predictions.npz")
+    assert len(oof["logit"]) == 30 and set(oof["source"].tolist()) == {"games"}
+    assert np.allclose(oof["logit"], (oof["member/crop"] + oof["member/native"]) / 2)
+
+
+def test_the_keras_members_load_and_judge_with_their_own_views(built):
+    out, _features, manifest = built
+    detector = Detector.from_dir(out)
+    assert detector.groups == {(224, "crop"): [0], (224, "native"): [1]}
+    logits = detector.member_logits([photo_like(640, 480, 1), photo_like(100, 80, 2)])
+    assert logits.shape == (2, 2) and np.isfinite(logits).all()
+    # the head is the one in the file: a member's logit is its head on the backbone's pooled features
+    from ensemble.features import BACKBONE_VIEWS, feature_runner
+    from ensemble.preprocess import model_inputs
+
+    spec = next(s for s in BACKBONE_VIEWS if s.name == "lite0_224_native")
+    head = np.load(out / manifest["members"][1]["head_file"])
+    pooled = feature_runner(spec)(model_inputs(photo_like(640, 480, 1), 224, "native")).mean(axis=0)
+    assert abs(float(pooled @ head["kernel"] + head["bias"]) - logits[0, 1]) < 1e-3
+
+
+def test_the_cache_is_reused_and_calibrate_refits_from_the_saved_logits(built, tiny_pool):
+    out, features, _manifest = built
+    shards = {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")}
+    assert {path.parent.name for path in shards} == {"lite0_224_crop", "lite0_224_native"}
+    build([str(tiny_pool)], str(out), str(features), members={"crop": Recipe("lite0_224_crop")})
+    assert {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")} == shards
+    result = subprocess.run(
+        [sys.executable, "-m", "ensemble", "calibrate", "--weights", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "out-of-fold" in result.stdout
