@@ -1,13 +1,14 @@
 """The shipped ensemble: load once from weights/, then judge pictures.
 
-All members run in one compiled TensorFlow function over the shared
-preprocessed input (one per input size), their logits are averaged and the
-mean is Platt-scaled into a calibrated P(FAKE).
+Members that see the same input (input size and resize policy: a view group) run
+in one compiled TensorFlow function over the shared preprocessed input, their
+logits are averaged and the mean is Platt-scaled into a calibrated P(FAKE).
 
 Given an ``onnx_dir`` (the bot passes ``DATA_DIR/onnx``), the verdict and
 Grad-CAM run on ONNX Runtime instead, without TensorFlow in the process: the
-same functions converted by ``python -m ensemble export-onnx``, used only
-where they were checked against TensorFlow on the test split.
+same functions converted by ``python -m ensemble export-onnx``, shipped in
+``weights/onnx`` and used only where they were checked against TensorFlow on
+the test split.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ from ensemble.predict_batch import logits_over_views
 from ensemble.preprocess import open_image
 
 log = logging.getLogger(__name__)
+
+
+def view_groups(manifest: dict) -> dict[tuple[int, str], list[int]]:
+    """(input size, resize policy) -> the indices of the members that see that input, in manifest order."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    default = manifest["preprocess"]["policy"]
+    for index, spec in enumerate(manifest["members"]):
+        groups.setdefault((int(spec["input_size"]), spec.get("policy", default)), []).append(index)
+    return groups
 
 
 def probe_pixels() -> list[np.ndarray]:
@@ -53,10 +63,11 @@ class Detector:
         Args:
             manifest: the parsed ``manifest.json``.
             models: the Keras members in manifest order; None when ``runners`` serve (no TensorFlow then).
-            runners: (input size, member indices, run) per input size from ONNX Runtime, instead of the Keras
-                members'.
-            cams: input size -> callable giving Grad-CAM maps and logits (``explain.gradcam.EnsembleGradcam``'s
-                contract) without TensorFlow; used by ``explain.Explainer`` when there are no ``models``.
+            runners: (input size, policy, member indices, run) per view group from ONNX Runtime, instead of the
+                Keras members'.
+            cams: (input size, policy) -> callable giving Grad-CAM maps and logits
+                (``explain.gradcam.EnsembleGradcam``'s contract) without TensorFlow; used by
+                ``explain.Explainer`` when there are no ``models``.
         """
         self.manifest = manifest
         self.members = manifest["members"]
@@ -65,14 +76,16 @@ class Detector:
         self.scale = float(manifest["calibration"]["scale"])
         self.shift = float(manifest["calibration"]["shift"])
         self.half_width = float(manifest["unsure"]["half_width"])
+        self.band = calibration.band_of(manifest["unsure"])  # (REAL at or below, FAKE from)
         self.policy = manifest["preprocess"]["policy"]
+        self.groups = view_groups(manifest)
         self._tf_runners = None
         self.backend = "tf" if runners is None else "onnx"
         self._runners = runners if runners is not None else self.tf_runners
 
     @property
     def tf_runners(self) -> list:
-        """The Keras members' compiled functions, one per input size (built on first use)."""
+        """The Keras members' compiled functions, one per view group (built on first use)."""
         if self._tf_runners is None:
             if self.models is None:
                 raise RuntimeError("this Detector was loaded without its Keras members (ONNX Runtime serves it)")
@@ -80,14 +93,18 @@ class Detector:
         return self._tf_runners
 
     @classmethod
-    def from_dir(cls, weights_dir: str | Path = "weights", onnx_dir: str | Path | None = None) -> Detector:
+    def from_dir(
+        cls, weights_dir: str | Path = "weights", onnx_dir: str | Path | None = None, shipped_onnx: bool = False
+    ) -> Detector:
         """Load every member listed in ``weights_dir/manifest.json``.
 
         Args:
             weights_dir: the folder with manifest.json.
-            onnx_dir: where the ONNX conversion is kept (made there on first use); None serves with
-                TensorFlow only. ONNX Runtime serves only where it was checked against TensorFlow
-                (see ``ensemble.onnx_runtime``).
+            onnx_dir: serve with ONNX Runtime: the conversion shipped in ``weights_dir/onnx``, else the one
+                kept in ``onnx_dir`` (made there on first use). ONNX Runtime serves only where it was checked
+                against TensorFlow (see ``ensemble.onnx_runtime``).
+            shipped_onnx: serve with the shipped conversion where it is usable, never converting.
+                With neither, TensorFlow serves.
 
         Raises:
             FileNotFoundError: no manifest or a missing weights file.
@@ -97,10 +114,10 @@ class Detector:
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path} not found; run `python -m ensemble train` or check --weights")
         manifest = json.loads(manifest_path.read_text())
-        if onnx_dir is not None:
+        if onnx_dir is not None or shipped_onnx:
             from ensemble.onnx_runtime import prepare
 
-            served = prepare(weights_dir, manifest, Path(onnx_dir))
+            served = prepare(weights_dir, manifest, None if onnx_dir is None else Path(onnx_dir))
             if served is not None:  # no TensorFlow in this process: the verdict and Grad-CAM run on ONNX
                 runners, cams = served
                 return cls(manifest, None, runners, cams)
@@ -111,26 +128,25 @@ class Detector:
     def _compile(self):
         import tensorflow as tf
 
-        by_size: dict[int, list[int]] = {}
-        for index, spec in enumerate(self.members):
-            by_size.setdefault(int(spec["input_size"]), []).append(index)
         runners = []
-        for size, indices in by_size.items():
+        for (size, policy), indices in self.groups.items():
             models = [self.models[i] for i in indices]
 
             @tf.function(reduce_retracing=True)
             def run(batch, models=models):
                 return tf.concat([model(batch, training=False) for model in models], axis=1)
 
-            runners.append((size, indices, run))
+            runners.append((size, policy, indices, run))
         return runners
 
     def member_logits(self, pictures: list[Image.Image], policy: str | None = None) -> np.ndarray:
-        """Logits, shape (pictures, members); multicrop views of a picture are averaged."""
-        policy = policy or self.policy
+        """Logits, shape (pictures, members); the views of a picture (multicrop, native) are averaged.
+
+        Each member sees its own view group's policy unless ``policy`` overrides it for all.
+        """
         result = np.zeros((len(pictures), len(self.members)))
-        for size, indices, run in self._runners:
-            result[:, indices] = logits_over_views(run, pictures, size, policy)
+        for size, group_policy, indices, run in self._runners:
+            result[:, indices] = logits_over_views(run, pictures, size, policy or group_policy)
         return result
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
@@ -138,7 +154,7 @@ class Detector:
         return calibration.sigmoid(self.scale * np.asarray(logits) + self.shift)
 
     def verdict(self, p_fake: float) -> str:
-        return calibration.verdict(p_fake, self.half_width)
+        return calibration.verdict(p_fake, self.band)
 
     def judge(self, picture: Image.Image) -> Judgement:
         """Judge one decoded RGB picture (see ``ensemble.preprocess.open_image``)."""

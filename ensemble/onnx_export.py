@@ -20,28 +20,18 @@ opset that passed it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ensemble.onnx_files import SHIPPED, SIDECAR, sha256, source_of
+
 MAX_P_FAKE_DIFFERENCE = 1e-4
 MAX_MAP_DIFFERENCE = 1e-3  # of the map's largest value
 OPSET = 17
-SIDECAR = "onnx.json"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-GRAPH = "logits+gradcam v2"  # what the graphs compute; a change needs a new --check
+GRAPH = "logits+gradcam v3 (view groups)"  # what the graphs compute; a change needs a new --check
 
 
 def converter() -> str:
@@ -50,44 +40,30 @@ def converter() -> str:
     return f"tf2onnx {tf2onnx.__version__}, opset {OPSET}, {GRAPH}"
 
 
-def linear_head_weights(head):
-    """The dense kernel of a member's head after the Grad-CAM layer, checking that the head is linear."""
-    import keras
-
-    kinds = [type(layer).__name__ for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if kinds != ["GlobalAveragePooling2D", "Dropout", "Dense"] or head.layers[-1].activation.__name__ != "linear":
-        raise ValueError(f"Grad-CAM as a forward pass needs a linear head (pool, dropout, dense); got {kinds}")
-    return np.asarray(head.layers[-1].kernel)[:, 0]
-
-
-def source_of(manifest: dict) -> dict[str, str]:
-    """The weights an export comes from: member name -> SHA-256 of its weights file."""
-    return {member["name"]: member["weights_sha256"] for member in manifest["members"]}
-
-
 def convert(weights_dir: Path, out_dir: Path) -> dict:
-    """Write ``ensemble_<size>.onnx`` per input size and ``onnx.json``; returns the sidecar."""
+    """Write ``ensemble_<size>_<policy>.onnx`` per view group and ``onnx.json``; returns the sidecar."""
     import tensorflow as tf
     import tf2onnx
 
     from ensemble.detector import Detector
-    from explain.gradcam import _split_at_target
+    from explain.gradcam import _activation_and_logit
 
     detector = Detector.from_dir(weights_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / SIDECAR).unlink(missing_ok=True)  # the files below are not valid until the sidecar says so
     files = []
-    for size, indices, _run in detector.tf_runners:
-        parts = [_split_at_target(detector.models[i]) for i in indices]
-        weights = [linear_head_weights(head) for _features, head in parts]
+    for size, policy, indices, _run in detector.tf_runners:
+        parts = [_activation_and_logit(detector.models[i]) for i in indices]
         signature = (tf.TensorSpec((None, size, size, 3), tf.float32, name="pictures"),)
 
         proto, _ = tf2onnx.convert.from_function(
-            _logits_and_maps(parts, weights, signature), input_signature=signature, opset=OPSET
+            _logits_and_maps(parts, signature), input_signature=signature, opset=OPSET
         )
-        path = out_dir / f"ensemble_{size}.onnx"
+        path = out_dir / f"ensemble_{size}_{policy}.onnx"
         path.write_bytes(proto.SerializeToString())
-        files.append({"file": path.name, "input_size": size, "members": indices, "sha256": sha256(path)})
+        files.append(
+            {"file": path.name, "input_size": size, "policy": policy, "members": indices, "sha256": sha256(path)}
+        )
         print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): members {indices}", file=sys.stderr)
     sidecar = {"source": source_of(detector.manifest), "converter": converter(), "files": files}
     sidecar["probe"] = probe(detector, out_dir, sidecar)
@@ -111,10 +87,10 @@ def probe(tf_detector, out_dir: Path, sidecar: dict) -> dict:
     pictures = [Image.fromarray(pixels) for pixels in probe_pixels()]
     gap, flips = differences(tf_detector, onnx_detector, pictures)
     map_gap = 0.0
-    for size, indices, _run in tf_detector.tf_runners:
-        views = np.concatenate([model_inputs(picture, size, tf_detector.policy) for picture in pictures])
+    for size, policy, indices, _run in tf_detector.tf_runners:
+        views = np.concatenate([model_inputs(picture, size, policy) for picture in pictures])
         ours, _ = EnsembleGradcam([tf_detector.models[i] for i in indices])(views)
-        theirs, _ = cams[size](views)
+        theirs, _ = cams[(size, policy)](views)
         scale = np.abs(ours).max(axis=(2, 3), keepdims=True) + 1e-6
         map_gap = max(map_gap, float((np.abs(ours - theirs) / scale).max()))
     return {
@@ -126,16 +102,16 @@ def probe(tf_detector, out_dir: Path, sidecar: dict) -> dict:
     }
 
 
-def _logits_and_maps(parts, weights, signature):
+def _logits_and_maps(parts, signature):
     """The graph to convert: the members' logits, and their Grad-CAM maps as a forward pass."""
     import tensorflow as tf
 
     @tf.function(input_signature=signature)
     def logits_and_maps(pictures):
         logits, maps = [], []
-        for (features, head), kernel in zip(parts, weights):
-            acts = features(pictures, training=False)
-            logits.append(head(acts, training=False))
+        for both, kernel in parts:
+            acts, logit = both(pictures, training=False)
+            logits.append(logit)
             kernel = tf.constant(kernel, dtype=acts.dtype)  # a constant in the graph, not an input
             maps.append(tf.tensordot(acts, kernel, axes=[[3], [0]]))  # EnsembleGradcam's map, exactly
         return tf.concat(logits, axis=1), tf.stack(maps)
@@ -191,7 +167,7 @@ def agreement(weights_dir: Path, onnx_dir: Path, data_dir: str, split: str, limi
 
 def run_export(weights: str, out: str | None, data_dir: str | None, split: str, limit: int | None) -> int:
     weights_dir = Path(weights)
-    onnx_dir = Path(out) if out else Path("data") / "onnx"
+    onnx_dir = Path(out) if out else weights_dir / SHIPPED
     convert(weights_dir, onnx_dir)
     if data_dir is None:
         return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble.onnx_export import SIDECAR, sha256, source_of
+from ensemble.onnx_files import SHIPPED, SIDECAR, sha256, source_of
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +72,8 @@ class OnnxGradcam:
 def sessions(onnx_dir: Path, sidecar: dict) -> tuple[list, dict]:
     """``(runners, cams)`` for the files listed in ``sidecar``, after checking each file's SHA-256.
 
-    ``runners``: (input size, member indices, run) per file, like ``Detector.tf_runners``; ``cams``: input
-    size -> ``OnnxGradcam``.
+    ``runners``: (input size, policy, member indices, run) per file, like ``Detector.tf_runners``; ``cams``:
+    (input size, policy) -> ``OnnxGradcam``.
 
     Raises:
         Unavailable: a file is missing or changed.
@@ -96,16 +96,23 @@ def sessions(onnx_dir: Path, sidecar: dict) -> tuple[list, dict]:
         def run(batch, session=session, name=name):
             return session.run(None, {name: np.asarray(batch, dtype=np.float32)})[0]  # the maps cost little
 
-        size = int(entry["input_size"])
-        runners.append((size, list(entry["members"]), run))
-        cams[size] = OnnxGradcam(session, name, size)
+        size, policy = int(entry["input_size"]), entry["policy"]
+        runners.append((size, policy, list(entry["members"]), run))
+        cams[(size, policy)] = OnnxGradcam(session, name, size)
     return runners, cams
 
 
-def prepare(weights_dir: Path, manifest: dict, onnx_dir: Path) -> tuple[list, dict] | None:
-    """``(runners, cams)`` from ``onnx_dir``, converting the weights there first if needed; None if ONNX
-    cannot serve."""
+def prepare(weights_dir: Path, manifest: dict, onnx_dir: Path | None) -> tuple[list, dict] | None:
+    """``(runners, cams)`` from the conversion shipped in ``weights_dir/onnx``, else from ``onnx_dir``,
+    converting the weights there first if needed (never when ``onnx_dir`` is None); None if ONNX cannot
+    serve."""
     try:
+        try:
+            return load_runners(Path(weights_dir) / SHIPPED, manifest)
+        except Unavailable as reason:
+            if onnx_dir is None:
+                raise
+            log.info("no usable shipped ONNX conversion (%s)", reason)
         try:
             return load_runners(onnx_dir, manifest)
         except Stale as reason:

@@ -23,28 +23,37 @@ def iter_inputs(paths: list[str]):
             yield path
 
 
+PROGRESS_FROM = 20  # files; fewer finish before a bar would tell anything
+
+
 def run_predict(paths: list[str], weights_dir: str) -> int:
+    """CSV rows on stdout; reasons for unreadable files, and a progress bar for long runs, on stderr."""
+    from tqdm import tqdm
+
     from ensemble.detector import Detector
 
     try:
-        detector = Detector.from_dir(weights_dir)
+        # ONNX Runtime with the conversion shipped in weights/onnx (TensorFlow only where it is missing).
+        detector = Detector.from_dir(weights_dir, shipped_onnx=True)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: cannot load the ensemble: {error}", file=sys.stderr)
         return 2
+    files = list(iter_inputs(paths))
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["path", "p_fake", "verdict"])
     failures = 0
-    for path in iter_inputs(paths):
-        if not path.exists():
-            print(f"{path}: no such file", file=sys.stderr)
-            failures += 1
-            continue
-        try:
-            judgement = detector.judge_file(path)
-        except ImageRejected as error:
-            print(f"{path}: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        writer.writerow([str(path), f"{judgement.p_fake:.4f}", judgement.verdict])
-        sys.stdout.flush()
+    with tqdm(files, desc="judging", unit="file", file=sys.stderr, disable=len(files) < PROGRESS_FROM) as bar:
+        for path in bar:
+            if not path.exists():
+                bar.write(f"{path}: no such file", file=sys.stderr)
+                failures += 1
+                continue
+            try:
+                judgement = detector.judge_file(path)
+            except ImageRejected as error:
+                bar.write(f"{path}: {error}", file=sys.stderr)
+                failures += 1
+                continue
+            writer.writerow([str(path), f"{judgement.p_fake:.4f}", judgement.verdict])
+            sys.stdout.flush()
     return 1 if failures else 0

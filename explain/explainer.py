@@ -83,38 +83,35 @@ class Explainer:
         self.method = method
         self.max_side = max_side
         self.image_format = image_format
-        # Members of one input size see the same views: preprocess once per size, as the Detector does.
-        self._groups: dict[int, list[int]] = {}
+        # Members of one view group (input size and policy) see the same views: preprocess once per group, as
+        # the Detector does.
+        self._groups: dict[tuple[int, str], list[int]] = dict(detector.groups)
         if detector.models is None:  # served by ONNX Runtime: its graphs give Grad-CAM maps with the logits
             if method != "gradcam":
                 raise ValueError(f"{method} needs the Keras members; load the Detector without onnx_dir")
-            for index, spec in enumerate(detector.members):
-                self._groups.setdefault(int(spec["input_size"]), []).append(index)
             self._cams = dict(detector.cams)
             return
         for index, (spec, model) in enumerate(zip(detector.members, detector.models)):
-            size = int(spec["input_size"])
-            if int(model.inputs[0].shape[1]) != size:
+            if int(model.inputs[0].shape[1]) != int(spec["input_size"]):
                 raise ValueError(
                     f"member {spec.get('name', index)!r}: the model takes {model.inputs[0].shape[1]} px, "
-                    f"the manifest says {size}; rebuild it with ensemble.classifier.load_member"
+                    f"the manifest says {spec['input_size']}; rebuild it with ensemble.classifier.load_member"
                 )
-            self._groups.setdefault(size, []).append(index)
-        # Grad-CAM: one compiled function per input size, which also gives the verdict's logits.
+        # Grad-CAM: one compiled function per view group, which also gives the verdict's logits.
         # The other methods: tf-keras-vis, one visualiser per member (each clones its member once).
         if method == "gradcam":
             self._cams = {
-                size: EnsembleGradcam([detector.models[i] for i in indices]) for size, indices in self._groups.items()
+                group: EnsembleGradcam([detector.models[i] for i in indices]) for group, indices in self._groups.items()
             }
         else:
             self._cams = {
-                size: [MemberCam(detector.models[i], method, scorecam_max_n) for i in indices]
-                for size, indices in self._groups.items()
+                group: [MemberCam(detector.models[i], method, scorecam_max_n) for i in indices]
+                for group, indices in self._groups.items()
             }
 
-    def _group_maps(self, size: int, views: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(members, views, cells, cells) maps of one input size's members, and their (views, members) logits."""
-        cams = self._cams[size]
+    def _group_maps(self, group: tuple[int, str], views: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(members, views, cells, cells) maps of one view group's members, and their (views, members) logits."""
+        cams = self._cams[group]
         if not isinstance(cams, list):  # EnsembleGradcam, or its ONNX twin: maps and logits in one pass
             return cams(views)
         return np.stack([cam(views) for cam in cams]), None
@@ -126,10 +123,10 @@ class Explainer:
         members = np.zeros((height, width), np.float32)
         logits = np.zeros(len(self.detector.members))
         complete = True
-        for size, indices in self._groups.items():
-            views = model_inputs(picture, size, self.detector.policy)
-            boxes = crop_geometry(*picture.size, size, self.detector.policy)
-            maps, group_logits = self._group_maps(size, views)
+        for (size, policy), indices in self._groups.items():
+            views = model_inputs(picture, size, policy)
+            boxes = crop_geometry(*picture.size, size, policy)
+            maps, group_logits = self._group_maps((size, policy), views)
             for member_maps in maps:
                 heat, coverage = place_views(member_maps, boxes, width, height)
                 total += heat

@@ -10,10 +10,10 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 
 @pytest.fixture(scope="session")
-def onnx_dir(tmp_path_factory) -> Path:
-    """The shipped ensemble converted to ONNX once per test session (about 40 seconds)."""
-    from ensemble.onnx_export import convert
+def onnx_dir() -> Path:
+    """The ensemble's ONNX conversion shipped in weights/onnx (``python -m ensemble export-onnx`` rebuilds it)."""
+    from ensemble.onnx_files import SHIPPED, SIDECAR
 
-    folder = tmp_path_factory.mktemp("onnx")
-    convert(WEIGHTS, folder)
+    folder = WEIGHTS / SHIPPED
+    assert (folder / SIDECAR).is_file(), "weights/onnx is missing: run `python -m ensemble export-onnx --check ...`"
     return folder

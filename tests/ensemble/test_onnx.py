@@ -28,6 +28,27 @@ def test_the_shipped_manifest_records_a_passed_check_on_the_whole_test_split(man
     assert check["max_abs_p_fake"] <= MAX_P_FAKE_DIFFERENCE and check["verdict_changes"] == 0
 
 
+def test_a_fresh_conversion_passes_its_probe_and_gives_the_shipped_graphs_logits(onnx_dir, manifest, tmp_path):
+    from ensemble.onnx_export import convert
+
+    sidecar = convert(WEIGHTS, tmp_path)
+    assert sidecar["probe"]["passed"]
+    shipped = json.loads((onnx_dir / SIDECAR).read_text())
+    assert [(f["file"], f["members"]) for f in sidecar["files"]] == [
+        (f["file"], f["members"]) for f in shipped["files"]
+    ]
+    fresh = Detector(manifest, None, *load_runners(tmp_path, manifest, checked=False))
+    served = Detector(manifest, None, *load_runners(onnx_dir, manifest))
+    pictures = [photo_like(640, 480, 5), photo_like(200, 150, 6)]
+    assert np.abs(fresh.member_logits(pictures) - served.member_logits(pictures)).max() < 1e-4
+
+
+def test_serving_starts_from_the_shipped_graphs_without_converting(manifest, tmp_path):
+    detector = Detector.from_dir(WEIGHTS, onnx_dir=tmp_path / "unused")
+    assert detector.backend == "onnx"
+    assert not (tmp_path / "unused").exists()  # nothing was converted
+
+
 def test_onnx_grad_cam_maps_are_tensorflows(onnx_dir):
     from explain.explainer import Explainer
 
@@ -106,7 +127,33 @@ def test_a_changed_file_or_other_weights_are_not_served(onnx_dir, manifest, tmp_
         load_runners(copy, manifest)
 
 
-def test_without_a_conversion_the_cli_keeps_tensorflow(tmp_path):
+def test_without_a_conversion_tensorflow_serves(tmp_path):
     assert Detector.from_dir(WEIGHTS).backend == "tf"
     with pytest.raises(Unavailable, match="no conversion"):
         load_runners(tmp_path, json.loads((WEIGHTS / "manifest.json").read_text()))
+    bare = tmp_path / "weights"
+    shutil.copytree(WEIGHTS, bare, ignore=shutil.ignore_patterns("onnx"))
+    assert Detector.from_dir(bare, shipped_onnx=True).backend == "tf"  # the CLI without weights/onnx
+
+
+def test_predict_cli_runs_on_onnx_runtime_with_a_progress_bar_for_long_runs(tmp_path):
+    import subprocess
+    import sys
+
+    from ensemble.predict import PROGRESS_FROM
+    from tests.images import encode
+
+    for n in range(PROGRESS_FROM):
+        (tmp_path / f"{n}.jpg").write_bytes(encode(photo_like(320, 240, n), "JPEG"))
+    script = (
+        "import sys\n"
+        "from ensemble.cli import main\n"
+        f"code = main(['predict', {str(tmp_path)!r}])\n"
+        "print('tensorflow' in sys.modules, code, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=WEIGHTS.parent, capture_output=True, text=True, timeout=300, check=True
+    )
+    assert len(result.stdout.splitlines()) == PROGRESS_FROM + 1
+    assert "judging" in result.stderr and f"{PROGRESS_FROM}/{PROGRESS_FROM}" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "False 0"  # ONNX Runtime judged; TensorFlow never loaded

@@ -30,13 +30,24 @@ def detector():
 def test_every_member_file_is_there_and_unchanged(manifest):
     assert len(manifest["members"]) >= 3
     for member in manifest["members"]:
-        data = (WEIGHTS / member["weights_file"]).read_bytes()
+        data = (WEIGHTS / (member.get("head_file") or member["weights_file"])).read_bytes()
         assert hashlib.sha256(data).hexdigest() == member["weights_sha256"], member["name"]
 
 
+def test_the_onnx_graphs_are_shipped_for_these_weights(manifest):
+    from ensemble.onnx_files import SHIPPED, SIDECAR, source_of
+
+    sidecar = json.loads((WEIGHTS / SHIPPED / SIDECAR).read_text())
+    assert sidecar["source"] == source_of(manifest)
+    assert sorted(i for entry in sidecar["files"] for i in entry["members"]) == list(range(len(manifest["members"])))
+    for entry in sidecar["files"]:
+        data = (WEIGHTS / SHIPPED / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+
+
 def test_weights_fit_the_size_budget():
-    total = sum(path.stat().st_size for path in WEIGHTS.iterdir() if path.is_file())
-    assert total <= 80 * 1024 * 1024
+    total = sum(path.stat().st_size for path in WEIGHTS.rglob("*") if path.is_file())
+    assert total <= 100 * 1024 * 1024
 
 
 def test_shipped_ensemble_judges_a_picture(detector):
@@ -51,9 +62,9 @@ def test_regression_guard_on_test_split(detector, manifest):
     from ensemble.data import load_dataset
 
     samples = _stratified_subset(load_dataset(DATA, split="test"), 300)
-    result = view_results(detector, samples, "plain", detector.policy)
+    result = view_results(detector, samples, "plain", None)
     overall = result["ensemble"]["overall"]
-    recorded = manifest["test_metrics"]["plain"]["overall"]
+    recorded = manifest["test_metrics"]["real-vs-ai"]["plain"]["overall"]
     assert overall["n"] >= 290
     assert overall["logloss"] <= recorded["logloss"] + 0.08
     assert overall["auc"] >= recorded["auc"] - 0.05
