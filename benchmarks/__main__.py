@@ -16,7 +16,8 @@ Figures, each the median of ``--runs`` runs with min and max:
     ONNX Runtime micro-batched by 8,
     TensorFlow with 2 intra-op / 1 inter-op threads, and Pillow's JPEG draft mode for large photos.
 
-The serving path (ONNX Runtime from ``data/onnx``) is converted there first if needed.
+The serving path is ONNX Runtime with the graphs shipped in ``weights/onnx`` (converted into ``data/onnx`` only
+where those do not match the weights).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def main() -> None:
             Path(scratch) / "bot.log",
             LOG_LEVEL="WARNING",
             RATE_LIMIT_PER_MINUTE="1000",
-            ONNX_DIR=str(ROOT / "data" / "onnx"),  # made by python -m benchmarks or the bot's first start
+            ONNX_DIR=str(ROOT / "data" / "onnx"),  # used only if weights/onnx did not match the weights
         )
         process = bot.process
         try:
