@@ -38,7 +38,7 @@ SHIPPED = next(plan for plan in training.DEFAULT_PLAN if plan.name == "lite0_fol
 def _row(name: str, logits, labels, sources) -> str:
     weights = calibration.source_balanced_weights(sources)
     scale, shift = calibration.fit_platt(logits, labels, weights)
-    table = metrics.table(calibration.sigmoid(scale * np.asarray(logits) + shift), labels, sources, half_width=0.0)
+    table = metrics.table(calibration.sigmoid(scale * np.asarray(logits) + shift), labels, sources, band=0.0)
     cells = " | ".join(f"{v['logloss']:.3f} / {v['auc']:.3f} / {v['accuracy']:.3f}" for v in table.values())
     return f"| {name} | {cells} |"
 

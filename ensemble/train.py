@@ -258,7 +258,7 @@ def train(
             logits = member_logits(model, pictures, plan.input_size, DEFAULT_POLICY, desc=f"OOF {view}")
             labels = np.array([samples[i].label for i in rows])
             sources = [samples[i].source for i in rows]
-            member_oof[view] = metrics.table(calibration.sigmoid(logits), labels, sources, half_width=0.0)
+            member_oof[view] = metrics.table(calibration.sigmoid(logits), labels, sources, band=0.0)
             oof["logit"] += logits.tolist()
             oof["label"] += labels.tolist()
             oof["source"] += sources

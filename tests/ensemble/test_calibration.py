@@ -41,3 +41,22 @@ def test_verdict_words():
     assert calibration.verdict(0.9, 0.2) == "FAKE"
     assert calibration.verdict(0.1, 0.2) == "REAL"
     assert calibration.verdict(0.6, 0.2) == "UNSURE"
+
+
+def test_the_fake_side_widens_until_few_real_pictures_are_called_fake():
+    rng = np.random.default_rng(4)
+    labels = np.repeat([0, 1], 500)
+    # REAL pictures with a long tail towards FAKE: the symmetric band alone brands many of them
+    p = np.where(labels == 1, rng.uniform(0.5, 1.0, 1000), rng.beta(2, 3, 1000))
+    weights = np.ones(1000)
+    half = 0.1
+    fake_width = calibration.fake_half_width(p, labels, weights, half)
+    assert fake_width > half
+    real = labels == 0
+    assert (p[real] >= 0.5 + fake_width).mean() <= calibration.TARGET_REAL_CALLED_FAKE
+    assert (p[real] >= 0.5 + fake_width - 0.01).mean() > calibration.TARGET_REAL_CALLED_FAKE  # the smallest such
+    assert calibration.verdict(0.5 + fake_width - 0.005, (0.5 - half, 0.5 + fake_width)) == "UNSURE"
+    assert calibration.verdict(0.5 + fake_width, (0.5 - half, 0.5 + fake_width)) == "FAKE"
+    assert calibration.verdict(0.35, (0.5 - half, 0.5 + fake_width)) == "REAL"
+    fitted = calibration.fit_from_out_of_fold({"logit": np.log(p / (1 - p)), "label": labels, "source": ["s"] * 1000})
+    assert fitted["unsure"]["fake_half_width"] >= fitted["unsure"]["half_width"]
