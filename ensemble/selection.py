@@ -35,6 +35,8 @@ COMBOS = (
     ("lite0_crop_taps", "lite0_native_taps"),
     ("lite0_crop_taps", "lite0_native_taps", "lite2_crop"),
     ("lite0_crop_taps", "lite2_crop"),
+    ("lite0_crop_taps l2=1e-1", "lite0_native_taps l2=1e-1"),
+    ("lite0_crop_taps l2=1", "lite0_native_taps l2=1"),
 )
 
 
@@ -47,6 +49,9 @@ def variants() -> dict[str, Recipe]:
         "lite0_crop telegram-only": replace(top, views=("telegram",)),
         "lite0_crop_taps l2=1e-2": replace(shipped, l2=1e-2),
         "lite0_crop_taps l2=1e-1": replace(shipped, l2=1e-1),
+        "lite0_crop_taps l2=1": replace(shipped, l2=1.0),
+        "lite0_native_taps l2=1e-1": replace(BASE["lite0_native_taps"], l2=1e-1),
+        "lite0_native_taps l2=1": replace(BASE["lite0_native_taps"], l2=1.0),
         "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
     }
 

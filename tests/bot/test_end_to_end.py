@@ -120,8 +120,9 @@ def test_the_bot_process_end_to_end(tmp_path):
 
     log = log_path.read_text(errors="replace")
     assert "ready:" in log and "stopped" in log
-    assert log.count("verdicts on ONNX Runtime") == 2, "converted to ONNX on the first start, reused on the second"
-    assert log.count("converting the ensemble to ONNX once") == 1
+    assert log.count("verdicts on ONNX Runtime") == 2, "the shipped ONNX graphs served both starts"
+    assert log.count("converting the ensemble to ONNX once") == 0, "nothing converted: the graphs ship in weights/onnx"
+    assert not (data_dir / "onnx").exists()
     assert "Traceback" not in log and " ERROR " not in log, "every bad input was answered without an error"
     assert fake.token not in log and fake.token.partition(":")[2] not in log
     assert not list(data_dir.rglob("*.jpg")) and not list(data_dir.rglob("*.png")), "no pictures kept on disk"
