@@ -65,6 +65,8 @@ def convert(weights_dir: Path, out_dir: Path) -> dict:
             {"file": path.name, "input_size": size, "policy": policy, "members": indices, "sha256": sha256(path)}
         )
         print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): members {indices}", file=sys.stderr)
+    for stale in set(out_dir.glob("ensemble_*.onnx")) - {out_dir / entry["file"] for entry in files}:
+        stale.unlink()  # a graph of a view group the ensemble no longer has
     sidecar = {"source": source_of(detector.manifest), "converter": converter(), "files": files}
     sidecar["probe"] = probe(detector, out_dir, sidecar)
     (out_dir / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")

@@ -31,8 +31,10 @@ def test_the_shipped_manifest_records_a_passed_check_on_the_whole_test_split(man
 def test_a_fresh_conversion_passes_its_probe_and_gives_the_shipped_graphs_logits(onnx_dir, manifest, tmp_path):
     from ensemble.onnx_export import convert
 
+    (tmp_path / "ensemble_999_crop.onnx").write_bytes(b"a graph of a view group the ensemble no longer has")
     sidecar = convert(WEIGHTS, tmp_path)
     assert sidecar["probe"]["passed"]
+    assert not (tmp_path / "ensemble_999_crop.onnx").exists()
     shipped = json.loads((onnx_dir / SIDECAR).read_text())
     assert [(f["file"], f["members"]) for f in sidecar["files"]] == [
         (f["file"], f["members"]) for f in shipped["files"]
