@@ -51,9 +51,8 @@ def build(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     views = sorted({recipe.backbone_view for recipe in members.values()})
-    build_cache(data_dirs, Path(features_dir), [_spec(name) for name in views])
+    index = build_cache(data_dirs, Path(features_dir), [_spec(name) for name in views])
     rows, arrays = load_cache(features_dir, views)
-    index = json.loads((Path(features_dir) / "index.json").read_text())
     data = training_set(rows, arrays, ("telegram", "small"), fold_seed=FOLD_SEED)
     judged = data.view == "telegram"
     labels, sources = data.label[judged], data.source[judged]

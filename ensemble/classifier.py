@@ -60,11 +60,9 @@ def top_kernel(model: keras.Model) -> np.ndarray:
         raise ValueError(f"Grad-CAM as a forward pass needs a linear head; {model.name!r} has {dense.activation}")
     kernel = np.asarray(dense.kernel)[:, 0]
     channels = model.get_layer(TOP).output.shape[-1]
-    names = {layer.name for layer in model.layers}
+    names = [layer.name for layer in model.layers]
     if "taps" not in names:  # pool, dropout, dense after the top
-        after = [
-            type(layer).__name__ for layer in model.layers[[layer.name for layer in model.layers].index(TOP) + 1 :]
-        ]
+        after = [type(layer).__name__ for layer in model.layers[names.index(TOP) + 1 :]]
         if after != ["GlobalAveragePooling2D", "Dropout", "Dense"]:
             raise ValueError(f"Grad-CAM as a forward pass needs a linear head (pool, dropout, dense); got {after}")
     return kernel[-channels:]  # the top is the last tap

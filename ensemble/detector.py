@@ -75,7 +75,6 @@ class Detector:
         self.cams = cams or {}
         self.scale = float(manifest["calibration"]["scale"])
         self.shift = float(manifest["calibration"]["shift"])
-        self.half_width = float(manifest["unsure"]["half_width"])
         self.band = calibration.band_of(manifest["unsure"])  # (REAL at or below, FAKE from)
         self.policy = manifest["preprocess"]["policy"]
         self.groups = view_groups(manifest)

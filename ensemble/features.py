@@ -36,7 +36,8 @@ from PIL import Image
 
 from ensemble.augment import jpeg_roundtrip, telegram_view
 from ensemble.data import Sample, load_dataset, manifest_hash
-from ensemble.preprocess import ImageRejected, model_inputs, open_image
+from ensemble.predict_batch import logits_over_views
+from ensemble.preprocess import ImageRejected, open_image
 
 SMALL_MIN, SMALL_MAX = 224, 640
 CIFAKE_TRAIN_LIMIT = 3000  # CIFAKE is 8,500 tiny train pictures; this many carry what it teaches
@@ -153,17 +154,6 @@ def _views_of(sample: Sample):
     return {name: (picture, picture.size) for name, picture in views.items()}
 
 
-def _features(runners: dict, pictures: list) -> dict[str, np.ndarray]:
-    """Per backbone view: (pictures, 1280) features, averaged over each picture's crops."""
-    out = {}
-    for spec, run in runners.items():
-        inputs = [model_inputs(picture, spec.input_size, spec.policy) for picture in pictures]
-        flat = run(np.concatenate(inputs))
-        offsets = np.cumsum([0] + [len(x) for x in inputs])
-        out[spec.name] = np.stack([flat[a:b].mean(axis=0) for a, b in zip(offsets[:-1], offsets[1:])])
-    return out
-
-
 class CacheMismatch(ValueError):
     """The cache folder holds features of other pictures."""
 
@@ -175,11 +165,14 @@ def _index_rows(chosen) -> list[dict]:
     ]
 
 
-def build_cache(data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS) -> None:
+def build_cache(data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS) -> dict:
     """Cache the features of ``specs`` for every picture of ``data_dirs`` in ``out_dir``, resuming a cut run.
 
     Each backbone view has its own folder of shards (``out_dir/<view name>/shard_<first row>.npz``); a
     shard that some views lack is decoded once for all of them.
+
+    Returns:
+        The cache's index: each data set's manifest hash and one row per picture.
 
     Raises:
         CacheMismatch: ``out_dir`` has a cache of other pictures.
@@ -210,20 +203,17 @@ def build_cache(data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS) -> No
             if not missing[shard_start]:
                 continue
             arrays = _shard_features(pool, chosen, shard_start, {s: runners[s] for s in missing[shard_start]})
+            shared = {k: v for k, v in arrays.items() if k.endswith(("/row", "/long_side"))}
             for spec in missing[shard_start]:
-                prefix = f"/{spec.name}"
-                own = {
-                    k.replace(prefix, "/features"): v
-                    for k, v in arrays.items()
-                    if not k.endswith(("/row", "/long_side")) and k.endswith(prefix)
-                }
-                shared = {k: v for k, v in arrays.items() if k.endswith(("/row", "/long_side"))}
+                suffix = f"/{spec.name}"
+                own = {k.replace(suffix, "/features"): v for k, v in arrays.items() if k.endswith(suffix)}
                 np.savez(_shard_path(out_dir, spec, shard_start), **shared, **own)
             done += min(SHARD, len(chosen) - shard_start)
             rate = (time.time() - started) / done
             print(
                 f"{shard_start + SHARD}/{len(chosen)} pictures, {rate * 1000:.0f} ms each", file=sys.stderr, flush=True
             )
+    return index
 
 
 def _shard_path(out_dir: Path, spec: BackboneView, start: int) -> Path:
@@ -240,7 +230,9 @@ def _shard_features(pool, chosen, shard_start: int, runners: dict) -> dict[str, 
             rows = [i for i, v in enumerate(views) if v is not None and view_name in v]
             if not rows:
                 continue
-            feats = _features(runners, [views[i][view_name][0] for i in rows])
+            pictures = [views[i][view_name][0] for i in rows]
+            # features averaged over each picture's crops, as the served logits are
+            feats = {s.name: logits_over_views(run, pictures, s.input_size, s.policy) for s, run in runners.items()}
             arrays.setdefault(f"{view_name}/row", []).append(np.array(rows) + shard_start + start)
             arrays.setdefault(f"{view_name}/long_side", []).append(
                 np.array([max(views[i][view_name][1]) for i in rows])

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
+from ensemble.calibration import sigmoid
 from ensemble.data import Sample, assign_folds
 
 FOLDS = 5
-REAL_VS_AI = "real-vs-ai"
 # Each source's share of the training weight (split evenly between its classes where it has both).
 # The pool's categories and real-vs-ai's sources are weighted on purpose, not by their sizes: CIFAKE and the
 # galleries are most of the pictures and say least about what users send.
@@ -110,7 +110,7 @@ def sample_weights(data: TrainingSet, mask: np.ndarray, recipe: Recipe) -> np.nd
         labels = np.unique(data.label[in_source])
         for label in labels:
             rows = in_source[data.label[in_source] == label]
-            groups, inverse, counts = np.unique(data.group[rows], return_inverse=True, return_counts=True)
+            _, inverse, counts = np.unique(data.group[rows], return_inverse=True, return_counts=True)
             group_weight = counts.astype(float) ** recipe.group_power
             per_row = group_weight[inverse] / counts[inverse]
             weights[rows] = recipe.shares.get(source, 0.05) / len(labels) * per_row / per_row.sum()
@@ -153,7 +153,7 @@ def fit_head(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: 
     def objective(params):
         kernel, bias = params[:-1], params[-1]
         margin = x @ kernel + bias
-        p = 0.5 * (1.0 + np.tanh(0.5 * margin))
+        p = sigmoid(margin)
         loss = np.sum(w * (np.logaddexp(0.0, margin) - y * margin)) + 0.5 * l2 * kernel @ kernel
         residual = w * (p - y)
         gradient = np.concatenate([x.T @ residual + l2 * kernel, [residual.sum()]])

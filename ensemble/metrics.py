@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from ensemble.calibration import edges
+
 EPSILON = 1e-6
 
 
@@ -41,8 +43,6 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def row(probabilities: np.ndarray, labels: np.ndarray, band) -> dict:
     """One row of metrics; ``band``: the UNSURE band, a half-width or ``(real_below, fake_from)``."""
-    from ensemble.calibration import edges
-
     real_below, fake_from = edges(band)
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels).astype(int)
