@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -89,11 +90,25 @@ def scored(
     }
 
 
+class MissingViews(ValueError):
+    """The cache lacks the features of a backbone view that a recipe reads."""
+
+
 def run(cache: str, seeds: list[int], names: list[str] | None = None) -> dict:
-    rows, arrays = load_cache(cache)
     recipes = variants()
     if names:
+        unknown = sorted(set(names) - set(recipes))
+        if unknown:
+            raise MissingViews(f"unknown recipes {unknown}; choose from {sorted(recipes)}")
         recipes = {name: recipes[name] for name in names}
+    needed = sorted({recipe.backbone_view for recipe in recipes.values()})
+    missing = [name for name in needed if not (Path(cache) / name / "view.json").is_file()]
+    if missing:
+        raise MissingViews(
+            f"{cache} has no features of {', '.join(missing)}; cache them first with `python -m ensemble.features "
+            f"../shared/datasets/real-vs-ai ../pool --out {cache} --views {' '.join(missing)}`"
+        )
+    rows, arrays = load_cache(cache, needed)
     results: dict[str, list[dict]] = {}
     member_logits: dict[int, dict[str, np.ndarray]] = {}
     for seed in seeds:
@@ -131,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--recipes", nargs="*", help="names from the table (default: all)")
     args = parser.parse_args(argv)
-    run(args.cache, args.seeds, args.recipes)
+    try:
+        run(args.cache, args.seeds, args.recipes)
+    except MissingViews as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
