@@ -70,7 +70,7 @@ def _webhook(env: Mapping[str, str]) -> tuple[str, str]:
     return url, secret
 
 
-def _redis_url(env: Mapping[str, str]) -> str | None:
+def redis_url_of(env: Mapping[str, str]) -> str | None:
     raw = env.get("REDIS_URL", "").strip()
     if not raw:
         return None
@@ -86,6 +86,17 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
+    if not env.get(name, "").strip():
+        return default
+    return _flag(env, name)
+
+
+def data_dir_of(env: Mapping[str, str]) -> Path:
+    """``DATA_DIR``, or ``/data`` on Amvera (which sets ``AMVERA=1`` and mounts its persistent storage there)."""
+    return Path(env.get("DATA_DIR", "").strip() or ("/data" if env.get("AMVERA") == "1" else "data"))
 
 
 def _admins(env: Mapping[str, str]) -> frozenset[int]:
@@ -119,9 +130,27 @@ class Config:
     queue_limit: int = 64
     max_batch: int | None = None  # None: chosen by the backend (see bot.analysis.Analyst)
     rate_per_minute: int = 20
+    rate_per_chat_minute: int = 30  # pictures per group chat per minute, all its members together
+    feedback: bool = True  # the "Wrong?" button under verdicts
     drain_seconds: int = 20
     api_timeout: int = 30  # seconds a Bot API call may take before it is retried
     log_level: str = "INFO"
+
+    @classmethod
+    def for_bot_api(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Only what talking to the Bot API needs (token, server, timeout), for tools such as harvest.
+
+        Raises:
+            ConfigError: a missing or malformed token or server address.
+        """
+        env = os.environ if env is None else env
+        api_url, api_local = _api_url(env), _flag(env, "TELEGRAM_API_LOCAL")
+        return cls(
+            bot_token=_token(env),
+            api_url=api_url,
+            api_local=api_local and api_url is not None,
+            api_timeout=_positive_int(env, "TELEGRAM_TIMEOUT", 30),
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -138,7 +167,7 @@ class Config:
         weights_dir = Path(env.get("WEIGHTS_DIR", "").strip() or ROOT / "weights")
         if not (weights_dir / "manifest.json").is_file():
             raise ConfigError(f"WEIGHTS_DIR {weights_dir} has no manifest.json: point it at the shipped weights/")
-        data_dir = Path(env.get("DATA_DIR", "").strip() or ("/data" if env.get("AMVERA") == "1" else "data"))
+        data_dir = data_dir_of(env)
         onnx_raw = env.get("ONNX_DIR", "").strip()
         onnx_dir = (
             None if onnx_raw.lower() in ("off", "none", "0") else Path(onnx_raw) if onnx_raw else data_dir / "onnx"
@@ -158,8 +187,8 @@ class Config:
             webhook_secret=webhook_secret,
             host=env.get("WEB_HOST", "").strip() or "0.0.0.0",
             port=_positive_int(env, "PORT", 8080),
-            redis_url=_redis_url(env),
-            data_dir=data_dir,  # Amvera sets AMVERA=1 and mounts its persistent storage at /data
+            redis_url=redis_url_of(env),
+            data_dir=data_dir,
             onnx_dir=onnx_dir,
             weights_dir=weights_dir,
             admin_ids=_admins(env),
@@ -167,6 +196,8 @@ class Config:
             queue_limit=_positive_int(env, "QUEUE_LIMIT", 64),
             max_batch=_positive_int(env, "BATCH_MAX", 0) or None,
             rate_per_minute=_positive_int(env, "RATE_LIMIT_PER_MINUTE", 20),
+            rate_per_chat_minute=_positive_int(env, "RATE_LIMIT_PER_CHAT_PER_MINUTE", 30),
+            feedback=_on_off(env, "FEEDBACK", True),
             drain_seconds=_positive_int(env, "DRAIN_SECONDS", 20),
             api_timeout=_positive_int(env, "TELEGRAM_TIMEOUT", 30),
             log_level=log_level,

@@ -2,12 +2,13 @@
 
 * dialog state: aiogram's ``RedisStorage`` (aiogram-dialog stacks and contexts are FSM data there), with
   ``RedisEventIsolation`` so that two replicas never handle the same chat's dialog at once;
-* verdict records: one hash per verdict, keyed by user and id, so any replica can answer "Why?" for a
-  verdict another replica gave, and a user can never read another user's verdict;
+* verdict records: one hash per verdict, keyed by chat and id, so any replica can answer "Why?" for a
+  verdict another replica gave, and nobody can read a verdict given in another chat;
+* chat settings (auto mode) and users' feedback, kept without expiry;
 * albums: the parts are gathered in a list per album, whichever replica they reach, and the replica that
   got the first part answers for all;
-* rate limits: one sliding window per user, counted by a Lua script on the Redis server's own clock, so
-  all replicas count together.
+* rate limits: one sliding window per user and per group chat, counted by a Lua script on the Redis server's
+  own clock, so all replicas count together.
 
 Keys start with ``aid:`` ("AI detector"); records expire after ``RETENTION_SECONDS``.
 """
@@ -28,17 +29,21 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.config import ConfigError
+from bot.feedback import FeedbackRecord, FeedbackSummary, checked, summarize
 from bot.middlewares.rate_limit import WINDOW_SECONDS, Decision
-from bot.stores import Stores
 from bot.verdicts import VerdictRecord, checked_fields
 
 PREFIX = "aid"
 RETENTION_SECONDS = 180 * 24 * 3600  # a verdict's buttons work for half a year
-RECENT_KEPT = 100  # per user, for recent()
+RECENT_KEPT = 100  # per chat, for recent()
 
 
-async def open_redis_stores(url: str) -> Stores:
-    """Connect and check Redis; ``ConfigError`` (without the password) when it cannot be reached."""
+async def connect(url: str) -> Redis:
+    """A checked connection to Redis.
+
+    Raises:
+        ConfigError: Redis cannot be reached (the message never holds the password).
+    """
     redis = Redis.from_url(url)
     try:
         await redis.ping()
@@ -47,19 +52,31 @@ async def open_redis_stores(url: str) -> Stores:
         where = redis.connection_pool.connection_kwargs
         place = where.get("path") or f"{where.get('host')}:{where.get('port')}"
         raise ConfigError(f"cannot reach Redis at {place} (REDIS_URL): {type(error).__name__}") from None
+    return redis
+
+
+async def open_redis_stores(url: str) -> dict[str, Any]:
+    """Connect and check Redis; the parts of ``bot.stores.Stores`` that live there, by field name.
+
+    Raises:
+        ConfigError: Redis cannot be reached (the message never holds the password).
+    """
+    redis = await connect(url)
     keys = DefaultKeyBuilder(prefix=f"{PREFIX}:fsm", with_destiny=True)  # aiogram-dialog needs destinies
-    return Stores(
-        storage=RedisStorage(redis, key_builder=keys),
-        verdicts=RedisVerdictStore(redis),
-        limiter=RedisRateLimiter(redis),
-        albums=RedisAlbums(redis),
-        events_isolation=RedisEventIsolation(redis, key_builder=keys),
-        shared=True,
-    )
+    return {
+        "storage": RedisStorage(redis, key_builder=keys),
+        "verdicts": RedisVerdictStore(redis),
+        "limiter": RedisRateLimiter(redis),
+        "albums": RedisAlbums(redis),
+        "chat_settings": RedisChatSettings(redis),
+        "feedback": RedisFeedbackStore(redis),
+        "events_isolation": RedisEventIsolation(redis, key_builder=keys),
+        "shared": True,
+    }
 
 
-def _record_key(user_id: int, verdict_id: int) -> str:
-    return f"{PREFIX}:verdict:{int(user_id)}:{int(verdict_id)}"
+def _record_key(chat_id: int, verdict_id: int) -> str:
+    return f"{PREFIX}:verdict:{int(chat_id)}:{int(verdict_id)}"
 
 
 def _decode(values: Mapping[bytes, bytes]) -> VerdictRecord:
@@ -118,7 +135,7 @@ class RedisVerdictStore:
             verdict_id, user_id, chat_id, file_id, file_unique_id, kind, file_name, p_fake, verdict,
             members, lines, None, time.time(),
         )  # fmt: skip
-        key, recent = _record_key(user_id, verdict_id), f"{PREFIX}:recent:{int(user_id)}"
+        key, recent = _record_key(chat_id, verdict_id), f"{PREFIX}:recent:{int(chat_id)}"
         mapping: dict[str, Any] = {
             "id": verdict_id,
             "user_id": user_id,
@@ -142,16 +159,16 @@ class RedisVerdictStore:
             await pipe.execute()
         return record
 
-    async def get(self, user_id: int, verdict_id: int) -> VerdictRecord | None:
-        values = await self.redis.hgetall(_record_key(user_id, verdict_id))
+    async def get(self, chat_id: int, verdict_id: int) -> VerdictRecord | None:
+        values = await self.redis.hgetall(_record_key(chat_id, verdict_id))
         return _decode(values) if values else None
 
-    async def set_overlay(self, user_id: int, verdict_id: int, file_id: str) -> bool:
-        return bool(await self._set_if_exists(keys=[_record_key(user_id, verdict_id)], args=[file_id]))
+    async def set_overlay(self, chat_id: int, verdict_id: int, file_id: str) -> bool:
+        return bool(await self._set_if_exists(keys=[_record_key(chat_id, verdict_id)], args=[file_id]))
 
-    async def recent(self, user_id: int, limit: int = 10) -> list[VerdictRecord]:
-        ids = await self.redis.zrevrange(f"{PREFIX}:recent:{int(user_id)}", 0, max(0, limit - 1))
-        records = [await self.get(user_id, int(verdict_id)) for verdict_id in ids]
+    async def recent(self, chat_id: int, limit: int = 10) -> list[VerdictRecord]:
+        ids = await self.redis.zrevrange(f"{PREFIX}:recent:{int(chat_id)}", 0, max(0, limit - 1))
+        records = [await self.get(chat_id, int(verdict_id)) for verdict_id in ids]
         return [record for record in records if record is not None]
 
     async def count(self) -> int:
@@ -187,14 +204,89 @@ class RedisRateLimiter:
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(_SLIDING_WINDOW)
 
-    async def hit(self, user_id: int, limit: int) -> Decision:
-        keys = [f"{PREFIX}:rate:{int(user_id)}", f"{PREFIX}:rate-warned:{int(user_id)}"]
+    async def hit(self, key: str, limit: int) -> Decision:
+        keys = [f"{PREFIX}:rate:{key}", f"{PREFIX}:rate-warned:{key}"]
         allowed, wait_ms, warn = await self._script(
             keys=keys, args=[int(WINDOW_SECONDS * 1000), int(limit), uuid.uuid4().hex]
         )
         if allowed:
             return Decision(True)
         return Decision(False, max(1, -(-int(wait_ms) // 1000)), bool(warn))
+
+
+class RedisChatSettings:
+    """``bot.chat_settings.ChatSettingsStore``'s interface, in Redis (no expiry: a setting lasts until changed)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def auto(self, chat_id: int) -> bool:
+        return await self.redis.hget(f"{PREFIX}:chat:{int(chat_id)}", "auto") == b"1"
+
+    async def set_auto(self, chat_id: int, on: bool, changed_by: int | None) -> None:
+        mapping = {"auto": int(on), "changed_by": "" if changed_by is None else changed_by, "changed_at": time.time()}
+        await self.redis.hset(f"{PREFIX}:chat:{int(chat_id)}", mapping=mapping)
+
+    def close(self) -> None:
+        """The connection belongs to the FSM storage, which closes it."""
+
+
+_FEEDBACK_INDEX = f"{PREFIX}:feedback:keys"
+
+
+class RedisFeedbackStore:
+    """``bot.feedback.FeedbackStore``'s interface, in Redis: one hash per (picture, user), listed in one set."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def record(
+        self,
+        *,
+        user_id: int,
+        chat_id: int,
+        file_id: str,
+        file_unique_id: str,
+        p_fake: float,
+        verdict: str,
+        answer: str,
+    ) -> bool:
+        p_fake = checked(answer, verdict, p_fake)
+        key = f"{PREFIX}:feedback:{file_unique_id}:{int(user_id)}"
+        record = FeedbackRecord(file_unique_id, int(user_id), int(chat_id), file_id, answer, verdict, p_fake,
+                                time.time())  # fmt: skip
+        mapping = {name: repr(value) if isinstance(value, float) else value for name, value in vars(record).items()}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.exists(key)
+            pipe.hset(key, mapping=mapping)
+            pipe.sadd(_FEEDBACK_INDEX, key)
+            existed, _fields, _added = await pipe.execute()
+        return bool(existed)
+
+    async def all(self) -> list[FeedbackRecord]:
+        records = []
+        for key in sorted(await self.redis.smembers(_FEEDBACK_INDEX)):
+            values = {name.decode(): value.decode() for name, value in (await self.redis.hgetall(key)).items()}
+            if values:
+                records.append(
+                    FeedbackRecord(
+                        values["file_unique_id"],
+                        int(values["user_id"]),
+                        int(values["chat_id"]),
+                        values["file_id"],
+                        values["answer"],
+                        values["verdict"],
+                        float(values["p_fake"]),
+                        float(values["answered_at"]),
+                    )  # fmt: skip
+                )
+        return sorted(records, key=lambda record: (record.answered_at, record.file_unique_id, record.user_id))
+
+    async def summary(self) -> FeedbackSummary:
+        return summarize(await self.all())
+
+    def close(self) -> None:
+        """The connection belongs to the FSM storage, which closes it."""
 
 
 ALBUM_TTL_SECONDS = 120

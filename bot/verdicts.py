@@ -1,8 +1,10 @@
 """A persistent record of every verdict, so "Why?" still works after a restart.
 
 The record holds what is needed to fetch the picture again from Telegram (its ``file_id``) and to explain the
-verdict, never the image bytes. Records are keyed by user: callback data comes from the client and can be
-forged, so every lookup is by (user id, verdict id) and a user can never read or change another user's verdict.
+verdict, never the image bytes. Records are keyed by chat: callback data comes from the client and can be
+forged, so every lookup is by (chat id, verdict id), the chat taken from the update (which Telegram fills in),
+never from callback data. In a private chat the chat id is the user's id, so a record there belongs to that user
+alone; in a group every member of the chat may open its verdicts, and nobody from another chat can.
 
 Storage: ``VerdictStore`` keeps its own ``verdicts`` table. The intended layout is its own file next to the FSM
 storage (e.g. ``DATA_DIR/verdicts.sqlite3``), so either can be deleted or backed up alone; opening it on the same
@@ -51,6 +53,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
 );
 CREATE INDEX IF NOT EXISTS verdicts_user_id ON verdicts (user_id, id);
 CREATE INDEX IF NOT EXISTS verdicts_created_at ON verdicts (created_at);
+CREATE INDEX IF NOT EXISTS verdicts_chat_id ON verdicts (chat_id, id);
 """
 
 _INSERT_COLUMNS = (
@@ -62,12 +65,12 @@ _COLUMNS = "id, " + _INSERT_COLUMNS
 
 @dataclass(frozen=True)
 class VerdictRecord:
-    """One verdict given to one user on one picture.
+    """One verdict given in one chat on one picture.
 
     Attributes:
         id: Store-wide unique id, put in the "Why?" button's callback data.
-        user_id: Telegram id of the user who sent the picture; the only user who may read the record.
-        chat_id: Chat the verdict was sent to.
+        user_id: Telegram id of the user who sent the picture (or asked for the check, in a group).
+        chat_id: Chat the verdict was sent to; only that chat may read the record.
         file_id: Telegram file_id to download the picture again.
         file_unique_id: Telegram's stable id of the file (same picture, same value, across bots and time).
         kind: ``"photo"`` (compressed by Telegram) or ``"document"`` (sent as a file, original bytes).
@@ -155,7 +158,7 @@ def checked_fields(
 
 
 class VerdictStore:
-    """Verdict records in SQLite, readable only by the user they belong to.
+    """Verdict records in SQLite, readable only from the chat they were given in.
 
     Args:
         path: The SQLite file; its parent folders are created. See the module docstring on sharing it.
@@ -233,56 +236,56 @@ class VerdictStore:
         verdict_id = await self._db.run(body, write=True)
         return _record((verdict_id, *values))
 
-    async def get(self, user_id: int, verdict_id: int) -> VerdictRecord | None:
-        """Return the user's verdict with this id.
+    async def get(self, chat_id: int, verdict_id: int) -> VerdictRecord | None:
+        """Return the chat's verdict with this id.
 
         Args:
-            user_id: The user asking (from the Telegram update, never from callback data).
+            chat_id: The chat asking (from the Telegram update, never from callback data).
             verdict_id: The verdict id (typically from callback data, so untrusted).
 
         Returns:
-            The record, or ``None`` when there is no such verdict or it belongs to another user.
+            The record, or ``None`` when there is no such verdict or it was given in another chat.
         """
         rows = await self._db.run(
             lambda conn: conn.execute(
-                f"SELECT {_COLUMNS} FROM verdicts WHERE id = ? AND user_id = ?", (verdict_id, user_id)
+                f"SELECT {_COLUMNS} FROM verdicts WHERE id = ? AND chat_id = ?", (verdict_id, chat_id)
             ).fetchall(),
             write=False,
         )
         return _record(rows[0]) if rows else None
 
-    async def set_overlay(self, user_id: int, verdict_id: int, file_id: str) -> bool:
+    async def set_overlay(self, chat_id: int, verdict_id: int, file_id: str) -> bool:
         """Remember the Telegram file_id of the verdict's uploaded heatmap.
 
         Args:
-            user_id: The user the verdict belongs to.
+            chat_id: The chat the verdict was given in.
             verdict_id: The verdict id.
             file_id: Telegram file_id of the uploaded heatmap.
 
         Returns:
-            Whether a record was updated (``False`` when there is none or it belongs to another user).
+            Whether a record was updated (``False`` when there is none or it belongs to another chat).
         """
         updated = await self._db.run(
             lambda conn: (
                 conn.execute(
-                    "UPDATE verdicts SET overlay_file_id = ? WHERE id = ? AND user_id = ?",
-                    (file_id, verdict_id, user_id),
+                    "UPDATE verdicts SET overlay_file_id = ? WHERE id = ? AND chat_id = ?",
+                    (file_id, verdict_id, chat_id),
                 ).rowcount
             ),
             write=True,
         )
         return updated > 0
 
-    async def recent(self, user_id: int, limit: int = 10) -> list[VerdictRecord]:
-        """Return the user's latest verdicts, newest first.
+    async def recent(self, chat_id: int, limit: int = 10) -> list[VerdictRecord]:
+        """Return the chat's latest verdicts, newest first.
 
         Args:
-            user_id: The user.
+            chat_id: The chat (a user's id for their private chat).
             limit: At most this many records.
         """
         rows = await self._db.run(
             lambda conn: conn.execute(
-                f"SELECT {_COLUMNS} FROM verdicts WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+                f"SELECT {_COLUMNS} FROM verdicts WHERE chat_id = ? ORDER BY id DESC LIMIT ?", (chat_id, limit)
             ).fetchall(),
             write=False,
         )

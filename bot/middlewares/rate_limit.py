@@ -1,7 +1,10 @@
-"""Fair use: at most N pictures per user per minute; the first one over gets a polite answer, the rest are dropped.
+"""Fair use: at most N pictures per user per minute, and at most M per group chat, so that a flood in one group
+cannot starve the other chats. The excess is dropped, not queued: the first picture over a limit gets one polite
+answer saying how long to wait (none for pictures nobody asked about, in a group's auto mode), the rest of that
+minute's excess gets nothing.
 
 The counting lives in a limiter (``data["limiter"]``): ``MemoryRateLimiter`` for one process,
-``bot.redis_state.RedisRateLimiter`` when replicas share Redis.
+``bot.redis_state.RedisRateLimiter`` when replicas share Redis. Keys are ``user:<id>`` and ``chat:<id>``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
 from aiogram.types import Message
 
 from bot import texts
@@ -31,38 +35,40 @@ class Decision:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, user_id: int, limit: int) -> Decision: ...
+    async def hit(self, key: str, limit: int) -> Decision: ...
 
 
 class MemoryRateLimiter:
-    """A sliding one-minute window per user, in this process's memory."""
+    """A sliding one-minute window per key (a user or a chat), in this process's memory."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._sent: dict[int, deque[float]] = {}
-        self._warned_until: dict[int, float] = {}
+        self._sent: dict[str, deque[float]] = {}
+        self._warned_until: dict[str, float] = {}
 
-    async def hit(self, user_id: int, limit: int) -> Decision:
+    async def hit(self, key: str, limit: int) -> Decision:
         now = self.clock()
-        sent = self._sent.setdefault(user_id, deque())
+        sent = self._sent.setdefault(key, deque())
         while sent and sent[0] <= now - WINDOW_SECONDS:
             sent.popleft()
         if len(sent) >= limit:
             wait = max(1, math.ceil(sent[0] + WINDOW_SECONDS - now))
-            warn = self._warned_until.get(user_id, 0.0) <= now  # one answer per window, not one per picture
+            warn = self._warned_until.get(key, 0.0) <= now  # one answer per window, not one per picture
             if warn:
-                self._warned_until[user_id] = now + wait
+                self._warned_until[key] = now + wait
             return Decision(False, wait, warn)
         sent.append(now)
         if len(self._sent) > 10_000:  # forget users who went quiet, so memory stays bounded
-            for quiet in [uid for uid, times in self._sent.items() if not times or times[-1] <= now - WINDOW_SECONDS]:
+            for quiet in [old for old, times in self._sent.items() if not times or times[-1] <= now - WINDOW_SECONDS]:
                 self._sent.pop(quiet, None)
                 self._warned_until.pop(quiet, None)
         return Decision(True)
 
 
 class RateLimitMiddleware(BaseMiddleware):
-    """Asks ``data["limiter"]`` before a picture goes on; the limit is ``Config.rate_per_minute``."""
+    """Asks ``data["limiter"]`` before a picture goes on: per user (``Config.rate_per_minute``), then per group
+    chat (``Config.rate_per_chat_minute``). Handlers flagged ``quiet`` (pictures nobody asked about) are dropped
+    silently when over a limit."""
 
     async def __call__(
         self,
@@ -70,12 +76,18 @@ class RateLimitMiddleware(BaseMiddleware):
         event: Message,
         data: dict[str, Any],
     ) -> Any:
-        user = event.from_user
-        if user is None:
-            return await handler(event, data)
-        decision = await data["limiter"].hit(user.id, data["config"].rate_per_minute)
-        if decision.allowed:
-            return await handler(event, data)
-        if decision.warn:
-            await event.answer(texts.slow_down(decision.wait_seconds))
-        return None
+        limiter, config = data["limiter"], data["config"]
+        group = event.chat.type in ("group", "supergroup")
+        checks = []
+        if event.from_user is not None:
+            checks.append((f"user:{event.from_user.id}", config.rate_per_minute, texts.slow_down))
+        if group:
+            checks.append((f"chat:{event.chat.id}", config.rate_per_chat_minute, texts.chat_slow_down))
+        for key, limit, say in checks:
+            decision = await limiter.hit(key, limit)
+            if decision.allowed:
+                continue
+            if decision.warn and not get_flag(data, "quiet"):
+                await (event.reply if group else event.answer)(say(decision.wait_seconds))
+            return None
+        return await handler(event, data)

@@ -10,7 +10,14 @@ from aiogram.types import Chat, Message, PhotoSize, User
 from redis.asyncio import Redis
 
 from bot.config import ConfigError
-from bot.redis_state import RedisAlbums, RedisRateLimiter, RedisVerdictStore, open_redis_stores
+from bot.redis_state import (
+    RedisAlbums,
+    RedisChatSettings,
+    RedisFeedbackStore,
+    RedisRateLimiter,
+    RedisVerdictStore,
+    open_redis_stores,
+)
 
 
 @pytest.fixture
@@ -64,11 +71,34 @@ async def test_bad_fields_are_refused(redis):
 
 async def test_the_rate_limit_counts_every_replica_together(redis):
     replica_a, replica_b = RedisRateLimiter(redis), RedisRateLimiter(redis)
-    decisions = [await (replica_a if i % 2 else replica_b).hit(42, 3) for i in range(6)]
+    decisions = [await (replica_a if i % 2 else replica_b).hit("user:42", 3) for i in range(6)]
     assert [d.allowed for d in decisions] == [True, True, True, False, False, False]
     assert [d.warn for d in decisions[3:]] == [True, False, False], "one polite answer per window"
     assert 1 <= decisions[3].wait_seconds <= 60
-    assert (await replica_a.hit(43, 3)).allowed, "other users are not affected"
+    assert (await replica_a.hit("user:43", 3)).allowed, "other users are not affected"
+    assert (await replica_a.hit("chat:-10042", 3)).allowed, "a chat's window is its own"
+
+
+async def test_auto_mode_and_feedback_are_shared_by_replicas(redis):
+    settings_a, settings_b = RedisChatSettings(redis), RedisChatSettings(redis)
+    assert await settings_b.auto(-1001) is False, "off until an admin turns it on"
+    await settings_a.set_auto(-1001, True, changed_by=7)
+    assert await settings_b.auto(-1001) is True and await settings_b.auto(-1002) is False
+    await settings_b.set_auto(-1001, False, changed_by=None)
+    assert await settings_a.auto(-1001) is False
+
+    feedback_a, feedback_b = RedisFeedbackStore(redis), RedisFeedbackStore(redis)
+    answer = {"chat_id": -1001, "file_id": "f1", "file_unique_id": "u1", "p_fake": 0.97, "verdict": "FAKE"}
+    assert await feedback_a.record(user_id=7, answer="REAL", **answer) is False
+    assert await feedback_b.record(user_id=7, answer="FAKE", **answer) is True, "the second answer replaces the first"
+    assert await feedback_b.record(user_id=8, answer="REAL", **answer) is False
+    records = await feedback_a.all()
+    assert [(r.user_id, r.answer, r.p_fake, r.chat_id) for r in records] == [(7, "FAKE", 0.97, -1001),
+                                                                            (8, "REAL", 0.97, -1001)]  # fmt: skip
+    summary = await feedback_b.summary()
+    assert summary.count == 2 and summary.confident == {"FAKE": (2, 1), "REAL": (0, 0)}
+    with pytest.raises(ValueError, match="answer"):
+        await feedback_a.record(user_id=9, answer="MAYBE", **answer)
 
 
 async def test_an_unreachable_redis_is_a_clear_configuration_error():
