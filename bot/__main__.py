@@ -1,4 +1,7 @@
-"""python -m bot: start the Telegram bot (settings from the environment, see .env.example)."""
+"""python -m bot: start the Telegram bot (settings from the environment, see .env.example).
+
+``python -m bot feedback-export OUT.csv`` writes users' "Wrong?" answers instead (see ``bot.feedback_export``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,10 @@ import sys
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["feedback-export"]:
+        from bot.feedback_export import main as export
+
+        return export(sys.argv[2:])
     from bot.config import Config, ConfigError
 
     try:
@@ -17,7 +24,6 @@ def main() -> int:
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for this log
 
-    from bot.app import run
     from bot.logs import setup_logging
 
     setup_logging(config.log_level, config.bot_token)
@@ -26,7 +32,14 @@ def main() -> int:
     except OSError as error:
         print(f"error: DATA_DIR {config.data_dir} cannot be created: {error.strerror or error}", file=sys.stderr)
         return 2
-    asyncio.run(run(config))
+    if config.mode == "webhook":
+        from bot.webhook import run_webhook
+
+        asyncio.run(run_webhook(config))
+    else:
+        from bot.app import run_polling
+
+        asyncio.run(run_polling(config))
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Wiring: the Bot, the Dispatcher with its storage, middlewares, routers and dialogs, and the polling run."""
+"""Wiring: the Bot, the Dispatcher with its storage, middlewares, routers and dialogs, and the polling run.
+
+Webhook mode (``bot.webhook``) builds on this module; ``python -m bot`` picks one of the two.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.filters import ExceptionTypeFilter
-from aiogram.types import BotCommand, ErrorEvent
+from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeDefault, ErrorEvent
 from aiogram_dialog import setup_dialogs
 from aiogram_dialog.api.exceptions import OutdatedIntent, UnknownIntent, UnknownState
 
@@ -22,8 +25,10 @@ from bot.config import Config
 from bot.handlers import all_routers
 from bot.i18n import LanguageMiddleware, PoI18n, build_i18n, locale_for
 from bot.journal import Feeder, FollowUpMiddleware, UpdateJournal
+from bot.members import ChatMembers
 from bot.middlewares.album import AlbumMiddleware
 from bot.middlewares.in_flight import InFlightMiddleware
+from bot.middlewares.members_only import MembersOnlyMiddleware
 from bot.polling import poll
 from bot.stores import Stores, open_stores
 from dialogs import all_dialogs
@@ -31,12 +36,27 @@ from dialogs.common import AnswerOnceMessageManager
 
 log = logging.getLogger(__name__)
 
+# The command menu: (scope, language) -> commands. Private chats get the default scope; groups their own list.
 COMMANDS = {
-    "en": [BotCommand(command="start", description="What this bot does"),
-           BotCommand(command="help", description="How it works, its limits, privacy")],
-    "ru": [BotCommand(command="start", description="Что умеет этот бот"),
-           BotCommand(command="help", description="Как это работает, ограничения, приватность")],
-}  # fmt: skip
+    (BotCommandScopeDefault(), "en"): [
+        BotCommand(command="start", description="What this bot does"),
+        BotCommand(command="help", description="How it works, its limits, privacy"),
+    ],
+    (BotCommandScopeDefault(), "ru"): [
+        BotCommand(command="start", description="Что умеет этот бот"),
+        BotCommand(command="help", description="Как это работает, ограничения, приватность"),
+    ],
+    (BotCommandScopeAllGroupChats(), "en"): [
+        BotCommand(command="check", description="Reply to a picture: made by AI or by a person?"),
+        BotCommand(command="auto", description="Admins: on / off, answer FAKE pictures unasked"),
+        BotCommand(command="help", description="How to use the bot in this chat"),
+    ],
+    (BotCommandScopeAllGroupChats(), "ru"): [
+        BotCommand(command="check", description="Ответом на картинку: сделала нейросеть или человек?"),
+        BotCommand(command="auto", description="Для админов: on / off, сам отвечать на FAKE-картинки"),
+        BotCommand(command="help", description="Как пользоваться ботом в этом чате"),
+    ],
+}
 
 
 def build_bot(config: Config) -> Bot:
@@ -98,6 +118,9 @@ def build_dispatcher(
         analyst=analyst,
         verdicts=stores.verdicts,
         limiter=stores.limiter,
+        chat_settings=stores.chat_settings,
+        feedback=stores.feedback,
+        members=ChatMembers(),
     )
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)
@@ -107,6 +130,7 @@ def build_dispatcher(
     # Before aiogram-dialog's middlewares, which handle one update per chat at a time: an album's parts must
     # meet here while they arrive together.
     dispatcher.message.outer_middleware(AlbumMiddleware(stores.albums))
+    dispatcher.callback_query.outer_middleware(MembersOnlyMiddleware())  # before aiogram-dialog loads a dialog
     on_stale_button, on_error = error_handlers(i18n)
     dispatcher.errors.register(on_stale_button, ExceptionTypeFilter(UnknownIntent, OutdatedIntent, UnknownState))
     dispatcher.errors.register(on_error)
@@ -119,8 +143,8 @@ def build_dispatcher(
     )
 
     async def on_startup(bot: Bot) -> None:
-        for language, commands in COMMANDS.items():
-            await bot.set_my_commands(commands, language_code=None if language == "en" else language)
+        for (scope, language), commands in COMMANDS.items():
+            await bot.set_my_commands(commands, scope=scope, language_code=None if language == "en" else language)
         me = await bot.get_me()
         detector = analyst.detector
         log.info("ready: @%s answers; %d members loaded, verdicts on %s", me.username, len(detector.members),
@@ -134,16 +158,6 @@ def build_dispatcher(
     # aiogram registered its own closing of the FSM storage first; answers still in progress need that storage.
     dispatcher.shutdown.handlers.insert(0, dispatcher.shutdown.handlers.pop())
     return dispatcher, in_flight
-
-
-async def run(config: Config) -> None:
-    """Run the bot in the configured mode until SIGTERM or SIGINT."""
-    if config.mode == "webhook":
-        from bot.webhook import run_webhook
-
-        await run_webhook(config)
-    else:
-        await run_polling(config)
 
 
 async def finish_in_flight(in_flight: InFlightMiddleware, feeder: Feeder, seconds: float) -> None:

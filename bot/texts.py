@@ -26,8 +26,8 @@ def greeting() -> str:
     )
 
 
-def help_text() -> str:
-    return _(
+def help_text(feedback: bool = True) -> str:
+    text = _(
         "<b>How it works</b>\n"
         "Two neural networks (EfficientNet-Lite) judge the picture: one looks at the whole picture scaled "
         "down, the other at three patches at the picture's own resolution, where generators leave traces. "
@@ -45,6 +45,14 @@ def help_text() -> str:
         "Pictures are analysed in memory and not stored. The bot keeps the verdict (probabilities and "
         "Telegram's file id) so that the buttons keep working."
     )
+    if feedback:
+        text += "\n\n" + _(
+            "<b>Wrong?</b> Under each verdict you can say whether the picture was made by AI or by a person. "
+            "The bot then keeps your answer with your user id, the chat id, Telegram's id of the picture and "
+            "the model's score, not the picture. Pictures that several people label the same way may be "
+            "downloaded again from Telegram to train the next version of the model."
+        )
+    return text
 
 
 def percent(p_fake: float) -> str:
@@ -229,10 +237,118 @@ def admins_only() -> str:
     return _("This command is for the bot's admins.")
 
 
-def stats(stored: int, pending: int, queue_limit: int) -> str:
-    return _("Verdicts stored: {stored}\nPictures waiting or in analysis: {pending} (limit {limit})").format(
+def stats(stored: int, pending: int, queue_limit: int, feedback=None) -> str:
+    """``feedback``: a ``bot.feedback.FeedbackSummary``, or None when feedback is off."""
+    text = _("Verdicts stored: {stored}\nPictures waiting or in analysis: {pending} (limit {limit})").format(
         stored=stored, pending=pending, limit=queue_limit
     )
+    if feedback is None:
+        return text
+    lines = [text, _("Feedback answers: {count}").format(count=feedback.count)]
+    for verdict in ("FAKE", "REAL"):
+        answers, against = feedback.confident[verdict]
+        share = f"{100 * against / answers:.0f}%" if answers else "—"
+        lines.append(
+            _("Users disagreed with a confident {verdict}: {against} of {answers} ({share})").format(
+                verdict=verdict, against=against, answers=answers, share=share
+            )
+        )
+    return "\n".join(lines)
+
+
+def chat_slow_down(seconds: int) -> str:
+    return _(
+        "This chat is sending pictures faster than I can check them fairly. "
+        "Pictures asked about in the next {seconds} s are skipped; ask again after that."
+    ).format(seconds=seconds)
+
+
+def group_howto(bot_name: str) -> str:
+    return _(
+        "<b>In this chat I stay quiet until asked.</b>\n"
+        "• Reply to a picture (a photo, an image file or a part of an album) with /check, or mention "
+        "@{bot} in a reply, and I answer under it: FAKE (made by a neural network), REAL (made by a person) "
+        "or UNSURE.\n"
+        "• Why? and Help under a verdict work for every member of this chat.\n"
+        "• Administrators: /auto on makes me answer by myself, only about pictures I judge FAKE with "
+        "confidence; /auto off stops that; /auto shows the setting."
+    ).format(bot=escape(bot_name))
+
+
+def check_how() -> str:
+    return _("Reply to a picture with /check and I will check it.")
+
+
+def check_not_a_picture() -> str:
+    return _("That message has no picture. Reply to a photo or an image file with /check.")
+
+
+def auto_groups_only() -> str:
+    return _("Auto mode is for group chats. Here I check every picture you send me.")
+
+
+def auto_admins_only() -> str:
+    return _("Only this chat's administrators can change auto mode.")
+
+
+def auto_usage() -> str:
+    return _("Use /auto on, /auto off, or /auto alone to see the setting.")
+
+
+def auto_state(on: bool) -> str:
+    if on:
+        return _(
+            "Auto mode is on: I answer by myself only about pictures I judge FAKE with confidence, and stay "
+            "silent about the rest. Anyone can still reply to a picture with /check."
+        )
+    return _("Auto mode is off: I answer only when someone replies to a picture with /check.")
+
+
+def auto_blind() -> str:
+    return _(
+        "Auto mode is on, but I cannot see the pictures posted here: my privacy mode is on, so Telegram "
+        "shows me only commands and replies to me. To fix it, either make me an administrator of this chat, "
+        "or ask my owner to turn privacy off (@BotFather → /mybots → this bot → Bot Settings → Group Privacy "
+        "→ Turn off) and then remove me from this chat and add me again."
+    )
+
+
+def members_only() -> str:
+    return _("Only members of this chat can use these buttons.")
+
+
+def feedback_question(number: int | None) -> str:
+    if number is None:
+        return _("Is this picture AI-made or made by a person?")
+    return _("Picture {number}: AI-made or made by a person?").format(number=number)
+
+
+def feedback_thanks() -> str:
+    return _("Thank you! Your answer helps to train the next version.")
+
+
+def feedback_updated() -> str:
+    return _("Your answer is updated.")
+
+
+def which_picture() -> str:
+    return _("Which picture did I get wrong?")
+
+
+def button_wrong() -> str:
+    return _("Wrong?")
+
+
+def button_ai_made() -> str:
+    return _("🤖 AI-made")
+
+
+def button_person_made() -> str:
+    return _("📷 Made by a person")
+
+
+def button_cancel() -> str:
+    return _("Cancel")
 
 
 def button_why() -> str:

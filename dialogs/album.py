@@ -1,4 +1,4 @@
-"""An album's verdicts in one message, with a Why? button per picture."""
+"""An album's verdicts in one message, with a Why? button per picture, Help, New check and Wrong?."""
 
 from __future__ import annotations
 
@@ -11,26 +11,40 @@ from aiogram_dialog.widgets.text import Format
 
 from bot import texts
 from dialogs.common import help_window, labels_getter, on_new_check, send_why
+from dialogs.feedback import ask_about, feedback_window
 from dialogs.states import Album
 
 VERDICT_IDS = "verdict_ids"
 FAILED = "failed"
 
 
-async def album_getter(dialog_manager: DialogManager, verdicts, event_from_user, **_kwargs) -> dict:
-    lines, pictures = [], []
+async def album_getter(dialog_manager: DialogManager, verdicts, event_chat, config=None, **_kwargs) -> dict:
+    lines, pictures, numbers = [], [], []
     for number, verdict_id in enumerate(dialog_manager.start_data[VERDICT_IDS], start=1):
-        record = await verdicts.get(event_from_user.id, verdict_id)
+        record = await verdicts.get(event_chat.id, verdict_id)
         if record is None:
             continue
         lines.append(texts.album_line(number, record.verdict, record.p_fake))
         pictures.append((f"{texts.button_why()} {number}", verdict_id))
+        numbers.append((str(number), verdict_id))
     failed = [texts.album_failed(number, reason) for number, reason in dialog_manager.start_data.get(FAILED, [])]
-    return {"text": texts.album_text(lines, failed), "pictures": pictures, **await labels_getter()}
+    return {
+        "text": texts.album_text(lines, failed),
+        "pictures": pictures,
+        "numbers": numbers,
+        "which": texts.which_picture(),
+        **await labels_getter(config),
+    }
 
 
 async def on_picture(callback: CallbackQuery, _widget, manager: DialogManager, verdict_id: int) -> None:
     await send_why(callback, manager, verdict_id)
+
+
+async def on_pick(_callback: CallbackQuery, _widget, manager: DialogManager, verdict_id: int) -> None:
+    ids = [int(known) for known in manager.start_data[VERDICT_IDS]]
+    if verdict_id in ids:  # callback data can be forged: only this album's pictures
+        await ask_about(manager, verdict_id, ids.index(verdict_id) + 1, Album.feedback)
 
 
 def build_album_dialog() -> Dialog:
@@ -52,8 +66,27 @@ def build_album_dialog() -> Dialog:
                 SwitchTo(Format("{help}"), id="help", state=Album.help),
                 Button(Format("{new}"), id="new", on_click=on_new_check),
             ),
+            SwitchTo(Format("{wrong}"), id="wrong", state=Album.pick, when="feedback_on"),
             state=Album.summary,
             getter=album_getter,
         ),
+        Window(
+            Format("{which}"),
+            Group(
+                Select(
+                    Format("{item[0]}"),
+                    id="pick",
+                    item_id_getter=operator.itemgetter(1),
+                    items="numbers",
+                    type_factory=int,
+                    on_click=on_pick,
+                ),
+                width=5,
+            ),
+            SwitchTo(Format("{back}"), id="back", state=Album.summary),
+            state=Album.pick,
+            getter=album_getter,
+        ),
         help_window(Album.help, back_to=Album.summary),
+        feedback_window(Album.feedback, back_to=Album.summary),
     )

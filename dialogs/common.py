@@ -1,15 +1,22 @@
-"""What the verdict dialogs share: the Why? answer, the Help window and button labels."""
+"""What the verdict dialogs share: showing a verdict, the Why? answer, the Help window and button labels.
+
+Verdict dialogs live in the chat (aiogram-dialog keys a new stack by chat), and verdict records are looked up by the
+chat of the pressed button, so in a group every member can press Why? and Help under a verdict, and nobody from
+another chat can open it (``bot.middlewares.members_only`` turns away presses from outside the group).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from contextvars import ContextVar
 
 from aiogram import Bot
 from aiogram.fsm.state import State
-from aiogram.types import BufferedInputFile, CallbackQuery
+from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyParameters
 from aiogram.utils.chat_action import ChatActionSender
-from aiogram_dialog import DialogManager, ShowMode, Window
+from aiogram_dialog import DialogManager, ShowMode, StartMode, Window
+from aiogram_dialog.api.entities import NewMessage
 from aiogram_dialog.manager.message_manager import MessageManager
 from aiogram_dialog.widgets.kbd import SwitchTo
 from aiogram_dialog.widgets.text import Format
@@ -33,22 +40,64 @@ async def answer(callback: CallbackQuery, text: str | None = None, show_alert: b
     await callback.answer(text, show_alert=show_alert)
 
 
+# The message a verdict about to be shown quotes. aiogram-dialog shows a new stack's first window from a task of
+# its own, started with a copy of the current context, so a value set around ``start`` reaches that task only.
+_REPLY_TO: ContextVar[int | None] = ContextVar("reply_to", default=None)
+
+
+async def show_verdict(manager: DialogManager, state: State, data: dict, reply_to: int | None = None) -> None:
+    """Show a verdict dialog as a new message; ``reply_to``: the message it quotes (the picture, in a group).
+
+    A stack per verdict: the buttons of every earlier verdict keep working.
+    """
+    token = _REPLY_TO.set(reply_to)
+    try:
+        await manager.start(state, data=data, mode=StartMode.NEW_STACK, show_mode=ShowMode.SEND)
+    finally:
+        _REPLY_TO.reset(token)
+
+
 class AnswerOnceMessageManager(MessageManager):
-    """aiogram-dialog answers every press after its handler; Telegram refuses a second answer to the same press."""
+    """aiogram-dialog's message manager with two changes.
+
+    * aiogram-dialog answers every press after its handler; Telegram refuses a second answer to the same press, so
+      presses our handlers answered themselves are skipped;
+    * a verdict started by :func:`show_verdict` with ``reply_to`` is sent as a reply to that message.
+    """
 
     async def answer_callback(self, bot: Bot, callback_query: CallbackQuery) -> None:
         if _answered.pop(callback_query.id, 0) is None:
             return
         await super().answer_callback(bot, callback_query)
 
+    async def send_text(self, bot: Bot, new_message: NewMessage) -> Message:
+        reply_to = _REPLY_TO.get()
+        if reply_to is None:
+            return await super().send_text(bot, new_message)
+        return await bot.send_message(
+            new_message.chat.id,
+            text=new_message.text,
+            message_thread_id=new_message.thread_id,
+            business_connection_id=new_message.business_connection_id,
+            reply_markup=new_message.reply_markup,
+            parse_mode=new_message.parse_mode,
+            protect_content=new_message.protect_content,
+            link_preview_options=new_message.link_preview_options,
+            # The picture may have been deleted meanwhile: the verdict then goes out without the quote.
+            reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
+        )
 
-async def labels_getter(**_kwargs) -> dict:
+
+async def labels_getter(config=None, **_kwargs) -> dict:
+    feedback = bool(config is None or config.feedback)
     return {
         "why": texts.button_why(),
         "help": texts.button_help(),
         "back": texts.button_back(),
         "new": texts.button_new(),
-        "help_text": texts.help_text(),
+        "wrong": texts.button_wrong(),
+        "feedback_on": feedback,
+        "help_text": texts.help_text(feedback),
     }
 
 
@@ -63,22 +112,23 @@ def help_window(state: State, back_to: State) -> Window:
 
 async def on_new_check(callback: CallbackQuery, _button, manager: DialogManager) -> None:
     manager.show_mode = ShowMode.NO_UPDATE  # the verdict and its buttons stay as they are
-    await answer(callback, texts.send_another())
+    in_group = manager.middleware_data["event_chat"].type in ("group", "supergroup")
+    await answer(callback, texts.check_how() if in_group else texts.send_another())
 
 
 async def send_why(callback: CallbackQuery, manager: DialogManager, verdict_id: int) -> None:
-    """Send the heatmap of one of the user's verdicts below it (uploaded once, then resent by file_id)."""
+    """Send the heatmap of one of the chat's verdicts below it (uploaded once, then resent by file_id)."""
     manager.show_mode = ShowMode.NO_UPDATE
     data = manager.middleware_data
     bot: Bot = data["bot"]
     verdicts, analyst = data["verdicts"], data["analyst"]
-    record = await verdicts.get(callback.from_user.id, verdict_id)
+    chat_id = data["event_chat"].id
+    record = await verdicts.get(chat_id, verdict_id)
     if record is None:
         await answer(callback, texts.too_old(), show_alert=True)
         return
     await answer(callback)  # at once: the heatmap takes a moment
     caption = texts.overlay_caption(record.verdict, record.p_fake)
-    chat_id = callback.message.chat.id if callback.message else record.chat_id
     if record.overlay_file_id:
         await bot.send_photo(chat_id, record.overlay_file_id, caption=caption)
         return
@@ -97,4 +147,4 @@ async def send_why(callback: CallbackQuery, manager: DialogManager, verdict_id: 
     overlay = BufferedInputFile(explanation.overlay, filename=f"why-{verdict_id}.jpg")
     sent = await bot.send_photo(chat_id, overlay, caption=caption)
     if sent.photo:
-        await verdicts.set_overlay(callback.from_user.id, verdict_id, sent.photo[-1].file_id)
+        await verdicts.set_overlay(chat_id, verdict_id, sent.photo[-1].file_id)

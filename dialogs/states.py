@@ -8,6 +8,7 @@ class Check(StatesGroup):
 
     verdict = State()
     help = State()
+    feedback = State()  # "Is this picture AI-made or made by a person?"
 
 
 class Album(StatesGroup):
@@ -15,3 +16,5 @@ class Album(StatesGroup):
 
     summary = State()
     help = State()
+    pick = State()  # which picture the user says the bot got wrong
+    feedback = State()

@@ -8,11 +8,12 @@ from bot import texts
 from bot.config import Config
 
 
-async def on_stats(message: Message, config: Config, verdicts, analyst) -> None:
+async def on_stats(message: Message, config: Config, verdicts, analyst, feedback) -> None:
     if message.from_user is None or message.from_user.id not in config.admin_ids:
         await message.answer(texts.admins_only())
         return
-    await message.answer(texts.stats(await verdicts.count(), analyst.pending, analyst.queue_limit))
+    summary = await feedback.summary() if config.feedback else None
+    await message.answer(texts.stats(await verdicts.count(), analyst.pending, analyst.queue_limit, summary))
 
 
 def build_router() -> Router:

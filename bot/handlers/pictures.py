@@ -1,4 +1,8 @@
-"""Photos, image files and albums: judge each picture and show its verdict dialog."""
+"""Photos, image files and albums: judge each picture and show its verdict dialog.
+
+In a private chat every picture gets a verdict. In a group the bot stays quiet unless asked (``bot.handlers.groups``)
+or unless the chat's admins turned auto mode on, and then it speaks only about pictures it judges FAKE.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,21 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from aiogram import Bot, F, Router
+from aiogram.filters import Filter
 from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
-from aiogram_dialog import DialogManager, ShowMode, StartMode
+from aiogram_dialog import DialogManager
 
 from bot import texts
 from bot.analysis import Analyst, Busy, ImageRejected
 from bot.downloads import MAX_DOWNLOAD_BYTES, Gone, TooBig, fetch
 from bot.handlers.other import kind_of
+from bot.members import GROUP_TYPES
 from bot.middlewares.rate_limit import RateLimitMiddleware
 from bot.verdicts import VerdictStore
 from dialogs.album import FAILED, VERDICT_IDS
 from dialogs.check import VERDICT_ID
+from dialogs.common import show_verdict
 from dialogs.states import Album, Check
 
 log = logging.getLogger(__name__)
@@ -54,8 +61,8 @@ def picture_of(message: Message) -> Picture | None:
     return None
 
 
-async def judge(message: Message, picture: Picture, bot: Bot, analyst: Analyst, verdicts: VerdictStore):
-    """Download, judge and record one picture.
+async def assess(picture: Picture, bot: Bot, analyst: Analyst):
+    """Download and judge one picture; returns ``bot.analysis``'s result.
 
     Raises:
         Refused: with the answer to give instead of a verdict.
@@ -63,7 +70,7 @@ async def judge(message: Message, picture: Picture, bot: Bot, analyst: Analyst, 
     if picture.size and picture.size > MAX_DOWNLOAD_BYTES:
         raise Refused(texts.too_large(picture.size / 2**20))
     try:
-        checked = await analyst.check(await fetch(bot, picture.file_id))
+        return await analyst.check(await fetch(bot, picture.file_id))
     except TooBig as error:
         size = error.size or picture.size
         raise Refused(texts.too_large(size / 2**20 if size else None)) from None
@@ -73,9 +80,18 @@ async def judge(message: Message, picture: Picture, bot: Bot, analyst: Analyst, 
         raise Refused(texts.rejected(texts.reason(error))) from None
     except Busy:
         raise Refused(texts.busy()) from None
+
+
+def asker_of(message: Message) -> int:
+    """Who sent or asked about a message: its user (Telegram fills one in for groups too), else the chat."""
+    return message.from_user.id if message.from_user is not None else message.chat.id
+
+
+async def record(message: Message, asker: int, picture: Picture, checked, verdicts: VerdictStore):
+    """Keep the verdict of ``picture`` (carried by ``message``) so that its buttons work later."""
     judgement = checked.judgement
     return await verdicts.add(
-        user_id=message.from_user.id,
+        user_id=asker,
         chat_id=message.chat.id,
         file_id=picture.file_id,
         file_unique_id=picture.file_unique_id,
@@ -88,6 +104,44 @@ async def judge(message: Message, picture: Picture, bot: Bot, analyst: Analyst, 
     )
 
 
+async def answer_pictures(
+    messages: list[Message],
+    asker: int,
+    bot: Bot,
+    analyst: Analyst,
+    verdicts: VerdictStore,
+    dialog_manager: DialogManager,
+    reply: bool,
+) -> None:
+    """Judge the pictures someone asked about and show one verdict (or one album summary), or say why not.
+
+    ``reply``: the answer quotes the picture (the album's first part), as it must in a group.
+    """
+    anchor = messages[0]
+    pictures = [picture_of(item) for item in messages]
+    send = anchor.reply if reply else anchor.answer
+    if len(messages) == 1 and pictures[0] is None:
+        await send(texts.unsupported(kind_of(anchor)))
+        return
+    records, failed = [], []
+    async with ChatActionSender.typing(bot=bot, chat_id=anchor.chat.id):
+        for number, (item, picture) in enumerate(zip(messages, pictures), start=1):
+            try:
+                if picture is None:
+                    raise Refused(texts.unsupported(kind_of(item)))
+                records.append(await record(item, asker, picture, await assess(picture, bot, analyst), verdicts))
+            except Refused as refusal:
+                failed.append((number, str(refusal)))
+    if not records:
+        await send("\n".join(reason for _number, reason in failed))
+        return
+    if len(messages) == 1:
+        start = (Check.verdict, {VERDICT_ID: records[0].id})
+    else:
+        start = (Album.summary, {VERDICT_IDS: [record.id for record in records], FAILED: failed})
+    await show_verdict(dialog_manager, *start, reply_to=anchor.message_id if reply else None)
+
+
 async def on_picture(
     message: Message,
     bot: Bot,
@@ -96,36 +150,49 @@ async def on_picture(
     dialog_manager: DialogManager,
     album: list[Message] | None = None,
 ) -> None:
-    messages = album or [message]
-    pictures = [picture_of(item) for item in messages]
-    if len(messages) == 1 and pictures[0] is None:
-        await message.answer(texts.unsupported(kind_of(message)))
-        return
-    records, failed = [], []
-    async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id):
-        for number, (item, picture) in enumerate(zip(messages, pictures), start=1):
-            try:
-                if picture is None:
-                    raise Refused(texts.unsupported(kind_of(item)))
-                records.append(await judge(item, picture, bot, analyst, verdicts))
-            except Refused as refusal:
-                failed.append((number, str(refusal)))
-    if len(messages) == 1:
-        if failed:
-            await message.answer(failed[0][1])
-            return
-        start = (Check.verdict, {VERDICT_ID: records[0].id})
-    else:
-        start = (Album.summary, {VERDICT_IDS: [record.id for record in records], FAILED: failed})
-    if not records:
-        await message.answer("\n".join(reason for _number, reason in failed))
-        return
-    # A stack per verdict: the buttons of every earlier verdict keep working.
-    await dialog_manager.start(start[0], data=start[1], mode=StartMode.NEW_STACK, show_mode=ShowMode.SEND)
+    """A picture (or album) sent to the bot in a private chat."""
+    await answer_pictures(album or [message], asker_of(message), bot, analyst, verdicts, dialog_manager, reply=False)
+
+
+class AutoModeOn(Filter):
+    """A group whose admins turned auto mode on (``/auto on``)."""
+
+    async def __call__(self, message: Message, chat_settings) -> bool:
+        return await chat_settings.auto(message.chat.id)
+
+
+async def on_group_picture(
+    message: Message,
+    bot: Bot,
+    analyst: Analyst,
+    verdicts: VerdictStore,
+    dialog_manager: DialogManager,
+    album: list[Message] | None = None,
+) -> None:
+    """Auto mode: a picture nobody asked about gets an answer only when it is judged FAKE outside the UNSURE band.
+
+    Nothing is said about REAL or UNSURE pictures, nor about pictures that could not be checked (they are logged).
+    """
+    for item in album or [message]:
+        picture = picture_of(item)
+        if picture is None:
+            continue
+        try:
+            checked = await assess(picture, bot, analyst)
+        except Refused as refusal:
+            log.info("auto mode: picture in chat %s not checked: %s", item.chat.id, refusal)
+            continue
+        if checked.judgement.verdict != "FAKE":
+            continue
+        kept = await record(item, asker_of(item), picture, checked, verdicts)
+        await show_verdict(dialog_manager, Check.verdict, {VERDICT_ID: kept.id}, reply_to=item.message_id)
 
 
 def build_router() -> Router:
     router = Router(name="pictures")
     router.message.middleware(RateLimitMiddleware())
-    router.message.register(on_picture, F.photo | F.document)
+    router.message.register(on_picture, F.chat.type == "private", F.photo | F.document)
+    router.message.register(
+        on_group_picture, F.chat.type.in_(GROUP_TYPES), F.photo | F.document, AutoModeOn(), flags={"quiet": True}
+    )
     return router

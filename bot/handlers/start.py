@@ -1,18 +1,33 @@
-"""/start and /help."""
+"""/start and /help: in a private chat what the bot does; in a group how to ask it there."""
 
-from aiogram import Router
+from aiogram import Bot, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot import texts
+from bot.config import Config
+from bot.members import is_group
 
 
-async def on_start(message: Message) -> None:
+async def _handle(bot: Bot) -> str:
+    me = await bot.me()
+    return me.username or me.first_name
+
+
+async def on_start(message: Message, bot: Bot) -> None:
+    if is_group(message.chat):
+        await message.reply(texts.group_howto(await _handle(bot)))
+        return
     await message.answer(texts.greeting())
 
 
-async def on_help(message: Message) -> None:
-    await message.answer(texts.help_text(), disable_web_page_preview=True)
+async def on_help(message: Message, bot: Bot, config: Config) -> None:
+    text = texts.help_text(config.feedback)
+    if is_group(message.chat):
+        text = texts.group_howto(await _handle(bot)) + "\n\n" + text
+        await message.reply(text, disable_web_page_preview=True)
+        return
+    await message.answer(text, disable_web_page_preview=True)
 
 
 def build_router() -> Router:

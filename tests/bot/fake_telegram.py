@@ -52,6 +52,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+# What an administrator's ChatMember carries (all granted in the fake).
+_ADMIN_RIGHTS = (
+    "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+    "can_delete_stories", "can_send_welcome_messages",
+)  # fmt: skip
 DEFAULT_TOKEN = "123456:TEST_fake_token_for_end_to_end_tests"
 BOT_USERNAME = "fake_detector_bot"
 BOT_FIRST_NAME = "Fake Detector"
@@ -422,6 +428,9 @@ class FakeTelegram:
         self._server_errors: list[str] = []
 
         self._users: dict[int, dict[str, Any]] = {}
+        self._groups: dict[int, dict[str, Any]] = {}  # chat id -> Chat dict (type group or supergroup)
+        self._statuses: dict[tuple[int, int], str] = {}  # (chat id, user id) -> getChatMember status
+        self._hidden: list[dict[str, Any]] = []  # group messages privacy mode kept from the bot
         self._blocked: set[int] = set()
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._formatting: dict[tuple[int, int], str | None] = {}
@@ -469,6 +478,7 @@ class FakeTelegram:
             "deletemessage": self._delete_message,
             "answercallbackquery": self._answer_callback_query,
             "getfile": self._get_file,
+            "getchatmember": self._get_chat_member,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -853,6 +863,8 @@ class FakeTelegram:
             user_id = int(chat_id)
         except (TypeError, ValueError):
             raise _bad_request("chat not found") from None
+        if user_id in self._groups:
+            return copy.deepcopy(self._groups[user_id])
         user = self._users.get(user_id)
         if user is None:
             raise _bad_request("chat not found")
@@ -1465,6 +1477,159 @@ class FakeTelegram:
         """A user sends a voice message."""
         extra = {"duration": duration, "mime_type": mime_type}
         return self._user_file(user_id, language_code, "voice", data, "oga", extra)
+
+    # ------------------------------------------------------------------ test-side: groups
+
+    def add_group(
+        self,
+        chat_id: int,
+        title: str = "Test group",
+        *,
+        kind: str = "supergroup",
+        members: dict[int, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a group chat (negative id) with members by status ("creator", "administrator", "member").
+
+        The bot is a plain member unless ``members`` names its id. Users named here are created as needed.
+        """
+        if chat_id >= 0 or kind not in ("group", "supergroup"):
+            raise ValueError("a group needs a negative id and kind group or supergroup")
+        with self._lock:
+            self._groups[chat_id] = {"id": chat_id, "type": kind, "title": title}
+            self._statuses[(chat_id, self.bot_user["id"])] = "member"
+            for user_id, status in (members or {}).items():
+                self.set_status(chat_id, user_id, status)
+            return copy.deepcopy(self._groups[chat_id])
+
+    def set_status(self, chat_id: int, user_id: int, status: str) -> None:
+        """A user's (or the bot's) status in a group: creator, administrator, member, left or kicked."""
+        if status not in ("creator", "administrator", "member", "left", "kicked"):
+            raise ValueError(f"unknown status {status!r}")
+        with self._lock:
+            if user_id != self.bot_user["id"] and user_id not in self._users:
+                self.add_user(user_id)
+            self._statuses[(chat_id, user_id)] = status
+
+    def set_privacy(self, on: bool) -> None:
+        """BotFather's privacy mode: on, the bot gets only commands, replies to it and mentions in groups."""
+        with self._lock:
+            self.bot_user["can_read_all_group_messages"] = not on
+
+    @property
+    def hidden(self) -> list[dict[str, Any]]:
+        """Group messages that privacy mode kept from the bot, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._hidden)
+
+    def _get_chat_member(self, call: Call) -> dict[str, Any]:
+        chat = self._chat_for(call.params.get("chat_id"))
+        try:
+            user_id = int(call.params.get("user_id"))
+        except (TypeError, ValueError):
+            raise _bad_request("user not found") from None
+        if user_id == self.bot_user["id"]:
+            user = {k: self.bot_user[k] for k in ("id", "is_bot", "first_name", "username")}
+        elif user_id in self._users:
+            user = copy.deepcopy(self._users[user_id])
+        else:
+            raise _bad_request("user not found")
+        if chat["type"] == "private":
+            status = "member" if user_id in (chat["id"], self.bot_user["id"]) else "left"
+        else:
+            status = self._statuses.get((chat["id"], user_id), "left")
+        member: dict[str, Any] = {"status": status, "user": user}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            member.update({name: True for name in _ADMIN_RIGHTS})
+            member.update(can_be_edited=False, is_anonymous=False)
+        elif status == "kicked":
+            member["until_date"] = 0
+        return member
+
+    def _sees(self, chat_id: int, message: dict[str, Any]) -> bool:
+        """Whether the bot gets a group message, as Telegram decides with privacy mode."""
+        if self.bot_user["can_read_all_group_messages"]:
+            return True
+        if self._statuses.get((chat_id, self.bot_user["id"])) in ("creator", "administrator"):
+            return True
+        text = message.get("text") or message.get("caption") or ""
+        entities = message.get("entities") or message.get("caption_entities") or []
+        if any(entity["type"] == "bot_command" for entity in entities):
+            return True
+        if f"@{self.bot_user['username']}".lower() in text.lower():
+            return True
+        replied = message.get("reply_to_message") or {}
+        return replied.get("from", {}).get("id") == self.bot_user["id"]
+
+    def group_message(
+        self, chat_id: int, user_id: int, content: dict[str, Any], *, reply_to: dict[str, Any] | int | None = None
+    ) -> dict[str, Any] | None:
+        """A user posts in a group; returns the update, or None when privacy mode keeps it from the bot.
+
+        ``reply_to``: the message (or its id) this one replies to.
+        """
+        with self._lock:
+            if chat_id not in self._groups:
+                raise ValueError(f"no group {chat_id}: add_group first")
+            if user_id not in self._users:
+                self.add_user(user_id)
+            key = (chat_id, self._new_message_id(chat_id))
+            message = {
+                "message_id": key[1],
+                "from": copy.deepcopy(self._users[user_id]),
+                "chat": copy.deepcopy(self._groups[chat_id]),
+                "date": int(time.time()),
+                **content,
+            }
+            if reply_to is not None:
+                replied_id = reply_to if isinstance(reply_to, int) else int(reply_to["message_id"])
+                replied = copy.deepcopy(self._messages[(chat_id, replied_id)])
+                replied.pop("reply_to_message", None)
+                message["reply_to_message"] = replied
+            self._messages[key] = message
+            if not self._sees(chat_id, message):
+                self._hidden.append(copy.deepcopy(message))
+                return None
+            return self.push_update({"message": message})
+
+    def group_photo(
+        self,
+        chat_id: int,
+        user_id: int,
+        data: bytes,
+        caption: str | None = None,
+        *,
+        media_group_id: str | None = None,
+        reply_to: dict[str, Any] | int | None = None,
+    ) -> dict[str, Any] | None:
+        """A user posts a compressed photo in a group (see :meth:`group_message`)."""
+        with self._lock:
+            content: dict[str, Any] = {"photo": self._photo_sizes(data, _image_size(data) or (640, 480))}
+        if caption is not None:
+            content["caption"] = caption
+            content.update(self._command_entities(caption, "caption_entities"))
+        if media_group_id is not None:
+            content["media_group_id"] = str(media_group_id)
+        return self.group_message(chat_id, user_id, content, reply_to=reply_to)
+
+    def group_text(
+        self, chat_id: int, user_id: int, text: str, *, reply_to: dict[str, Any] | int | None = None
+    ) -> dict[str, Any] | None:
+        """A user writes in a group; a leading /command and @mentions get their entities, as Telegram adds them."""
+        content = {"text": text, **self._command_entities(text, "entities")}
+        return self.group_message(chat_id, user_id, content, reply_to=reply_to)
+
+    @staticmethod
+    def _command_entities(text: str, field: str) -> dict[str, Any]:
+        entities = []
+        for match in re.finditer(r"(?<![\w/@])(/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?|@[A-Za-z0-9_]{5,})", text):
+            kind = "bot_command" if match.group(0).startswith("/") else "mention"
+            if kind == "bot_command" and match.start() != 0:
+                continue  # Telegram makes a command only of a leading /word
+            offset = _utf16_length(text[: match.start()])
+            entities.append({"type": kind, "offset": offset, "length": _utf16_length(match.group(0))})
+        return {field: entities} if entities else {}
 
     def press_button(
         self,

@@ -39,16 +39,26 @@ def opener() -> Router:
     return router
 
 
-@pytest.fixture
-async def world(tmp_path):
-    config = Config(bot_token=TOKEN, data_dir=tmp_path)
+async def open_world(config: Config):
     stores = await open_stores(config)
-    verdicts = stores.verdicts
     messages = MockMessageManager()
     dispatcher, _in_flight = build_dispatcher(config, stores, None, message_manager=messages)
     dispatcher.include_router(opener())
     dispatcher.sub_routers.insert(0, dispatcher.sub_routers.pop())  # before the router that answers everything
-    yield BotClient(dispatcher, user_id=USER, chat_id=USER), messages, verdicts
+    return BotClient(dispatcher, user_id=USER, chat_id=USER), messages, stores
+
+
+@pytest.fixture
+async def world(tmp_path):
+    client, messages, stores = await open_world(Config(bot_token=TOKEN, data_dir=tmp_path))
+    yield client, messages, stores.verdicts
+    await stores.close()
+
+
+@pytest.fixture
+async def feedback_world(tmp_path):
+    client, messages, stores = await open_world(Config(bot_token=TOKEN, data_dir=tmp_path))
+    yield client, messages, stores
     await stores.close()
 
 
@@ -76,7 +86,7 @@ async def test_the_verdict_window_and_its_help(world):
     await client.send(f"/check {record.id}")
     shown = messages.one_message()
     assert "93%" in shown.text and "Midjourney" in shown.text
-    assert button_texts(shown) == ["Why?", "Help", "New check"]
+    assert button_texts(shown) == ["Why?", "Help", "New check", "Wrong?"]
 
     messages.reset_history()
     await client.click(shown, InlineButtonTextLocator("Help"))
@@ -115,4 +125,65 @@ async def test_the_album_window_lists_every_picture_and_each_failure(world):
     assert "Album: 3 pictures checked" in shown.text
     assert "1. " in shown.text and "91%" in shown.text and "8%" in shown.text and "52%" in shown.text
     assert "4. ⚠️ not checked: I could not read this picture" in shown.text
-    assert button_texts(shown) == ["Why? 1", "Why? 2", "Why? 3", "Help", "New check"]
+    assert button_texts(shown) == ["Why? 1", "Why? 2", "Why? 3", "Help", "New check", "Wrong?"]
+
+
+async def test_wrong_asks_stores_one_answer_per_user_and_returns_to_the_verdict(feedback_world):
+    client, messages, stores = feedback_world
+    record = await add(stores.verdicts, 0.93, "FAKE")
+    await client.send(f"/check {record.id}")
+    verdict = messages.one_message()
+    messages.reset_history()
+    await client.click(verdict, InlineButtonTextLocator(r"Wrong\?"))
+    question = messages.one_message()
+    assert "AI-made or made by a person" in question.text
+    assert button_texts(question) == ["🤖 AI-made", "📷 Made by a person", "Cancel"]
+    messages.reset_history()
+    await client.click(question, InlineButtonTextLocator("📷 Made by a person"))
+    assert "93%" in messages.last_message().text, "back at the verdict"
+    [kept] = await stores.feedback.all()
+    assert (kept.user_id, kept.chat_id, kept.answer, kept.verdict, kept.p_fake) == (USER, USER, "REAL", "FAKE", 0.93)
+    assert (kept.file_id, kept.file_unique_id) == (record.file_id, record.file_unique_id)
+
+    back = messages.last_message()
+    messages.reset_history()
+    await client.click(back, InlineButtonTextLocator(r"Wrong\?"))
+    question = messages.one_message()
+    messages.reset_history()
+    await client.click(question, InlineButtonTextLocator("🤖 AI-made"))
+    [changed] = await stores.feedback.all()
+    assert changed.answer == "FAKE", "a second answer replaces the first"
+    summary = await stores.feedback.summary()
+    assert summary.count == 1 and summary.confident["FAKE"] == (1, 0)
+
+
+async def test_wrong_on_an_album_asks_which_picture(feedback_world):
+    client, messages, stores = feedback_world
+    records = [await stores.verdicts.add(
+        user_id=USER, chat_id=USER, file_id=f"f{i}", file_unique_id=f"u{i}", kind="photo", file_name=None,
+        p_fake=p, verdict=v, member_p_fake={}, evidence=[]) for i, (p, v) in enumerate(((0.91, "FAKE"), (0.08, "REAL")))
+    ]  # fmt: skip
+    await client.send("/album " + ",".join(str(record.id) for record in records))
+    summary = messages.one_message()
+    messages.reset_history()
+    await client.click(summary, InlineButtonTextLocator(r"Wrong\?"))
+    pick = messages.one_message()
+    assert "Which picture" in pick.text and button_texts(pick)[:2] == ["1", "2"]
+    messages.reset_history()
+    await client.click(pick, InlineButtonTextLocator("2"))
+    question = messages.one_message()
+    assert "Picture 2" in question.text
+    messages.reset_history()
+    await client.click(question, InlineButtonTextLocator("🤖 AI-made"))
+    [kept] = await stores.feedback.all()
+    assert (kept.file_unique_id, kept.answer, kept.verdict) == ("u1", "FAKE", "REAL")
+
+
+async def test_feedback_off_hides_wrong(tmp_path):
+    client, messages, stores = await open_world(Config(bot_token=TOKEN, data_dir=tmp_path, feedback=False))
+    try:
+        record = await add(stores.verdicts, 0.93, "FAKE")
+        await client.send(f"/check {record.id}")
+        assert button_texts(messages.one_message()) == ["Why?", "Help", "New check"]
+    finally:
+        await stores.close()
