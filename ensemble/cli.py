@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="weights")
     train.add_argument("--features", default="data/features", help="the feature cache (made once, resumable)")
 
+    harvest = commands.add_parser(
+        "harvest", help="download pictures users labelled (python -m bot feedback-export) into DIR/REAL, DIR/FAKE"
+    )
+    harvest.add_argument("feedback_csv", help="the CSV that python -m bot feedback-export wrote")
+    harvest.add_argument("out", help="folder for REAL/, FAKE/ and harvest.json")
+    harvest.add_argument("--min-agree", type=int, default=2, help="users who must give the same answer (default 2)")
+    harvest.add_argument("--max-disagree", type=int, default=0, help="users allowed to say otherwise (default 0)")
+
     finetune = commands.add_parser(
         "finetune", help="the earlier recipe: fine-tune whole networks on one data set (benchmarks use it)"
     )
@@ -86,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from ensemble.onnx_export import run_export
 
         return run_export(args.weights, args.out, args.check, args.split, args.limit)
+    if args.command == "harvest":
+        from ensemble.harvest import run_harvest
+
+        return run_harvest(args.feedback_csv, args.out, args.min_agree, args.max_disagree)
     if args.command == "policies":
         from ensemble.policies import run_policies
 
