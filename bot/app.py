@@ -25,7 +25,7 @@ from bot.config import Config
 from bot.handlers import all_routers
 from bot.i18n import LanguageMiddleware, PoI18n, build_i18n, locale_for
 from bot.journal import Feeder, FollowUpMiddleware, UpdateJournal
-from bot.members import ChatMembers
+from bot.members import ChatMembers, OncePerChat
 from bot.middlewares.album import AlbumMiddleware
 from bot.middlewares.in_flight import InFlightMiddleware
 from bot.middlewares.members_only import MembersOnlyMiddleware
@@ -121,6 +121,7 @@ def build_dispatcher(
         chat_settings=stores.chat_settings,
         feedback=stores.feedback,
         members=ChatMembers(),
+        refusals=OncePerChat(),
     )
     in_flight = InFlightMiddleware()
     dispatcher.update.outer_middleware(in_flight)

@@ -327,6 +327,10 @@ def feedback_thanks() -> str:
     return _("Thank you! Your answer helps to train the next version.")
 
 
+def feedback_off() -> str:
+    return _("Answers about verdicts are switched off for this bot.")
+
+
 def feedback_updated() -> str:
     return _("Your answer is updated.")
 

@@ -10,7 +10,7 @@ from aiogram_dialog.widgets.kbd import Button, Group, Row, Select, SwitchTo
 from aiogram_dialog.widgets.text import Format
 
 from bot import texts
-from dialogs.common import help_window, labels_getter, on_new_check, send_why
+from dialogs.common import answer, feedback_on, help_window, labels_getter, on_new_check, send_why
 from dialogs.feedback import ask_about, feedback_window
 from dialogs.states import Album
 
@@ -41,10 +41,17 @@ async def on_picture(callback: CallbackQuery, _widget, manager: DialogManager, v
     await send_why(callback, manager, verdict_id)
 
 
-async def on_pick(_callback: CallbackQuery, _widget, manager: DialogManager, verdict_id: int) -> None:
+async def on_wrong(callback: CallbackQuery, _button, manager: DialogManager) -> None:
+    if feedback_on(manager):
+        await manager.switch_to(Album.pick)
+    else:  # a button from before FEEDBACK=off
+        await answer(callback, texts.feedback_off(), show_alert=True)
+
+
+async def on_pick(callback: CallbackQuery, _widget, manager: DialogManager, verdict_id: int) -> None:
     ids = [int(known) for known in manager.start_data[VERDICT_IDS]]
     if verdict_id in ids:  # callback data can be forged: only this album's pictures
-        await ask_about(manager, verdict_id, ids.index(verdict_id) + 1, Album.feedback)
+        await ask_about(callback, manager, verdict_id, ids.index(verdict_id) + 1, Album.feedback)
 
 
 def build_album_dialog() -> Dialog:
@@ -66,7 +73,7 @@ def build_album_dialog() -> Dialog:
                 SwitchTo(Format("{help}"), id="help", state=Album.help),
                 Button(Format("{new}"), id="new", on_click=on_new_check),
             ),
-            SwitchTo(Format("{wrong}"), id="wrong", state=Album.pick, when="feedback_on"),
+            Button(Format("{wrong}"), id="wrong", on_click=on_wrong, when="feedback_on"),
             state=Album.summary,
             getter=album_getter,
         ),

@@ -28,8 +28,8 @@ async def on_why(callback: CallbackQuery, _button, manager: DialogManager) -> No
     await send_why(callback, manager, int(manager.start_data[VERDICT_ID]))
 
 
-async def on_wrong(_callback: CallbackQuery, _button, manager: DialogManager) -> None:
-    await ask_about(manager, manager.start_data[VERDICT_ID], None, Check.feedback)
+async def on_wrong(callback: CallbackQuery, _button, manager: DialogManager) -> None:
+    await ask_about(callback, manager, manager.start_data[VERDICT_ID], None, Check.feedback)
 
 
 def build_check_dialog() -> Dialog:

@@ -16,7 +16,7 @@ from aiogram.fsm.state import State
 from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyParameters
 from aiogram.utils.chat_action import ChatActionSender
 from aiogram_dialog import DialogManager, ShowMode, StartMode, Window
-from aiogram_dialog.api.entities import NewMessage
+from aiogram_dialog.api.entities import NewMessage, Stack
 from aiogram_dialog.manager.message_manager import MessageManager
 from aiogram_dialog.widgets.kbd import SwitchTo
 from aiogram_dialog.widgets.text import Format
@@ -52,7 +52,12 @@ async def show_verdict(manager: DialogManager, state: State, data: dict, reply_t
     """
     token = _REPLY_TO.set(reply_to)
     try:
-        await manager.start(state, data=data, mode=StartMode.NEW_STACK, show_mode=ShowMode.SEND)
+        # What StartMode.NEW_STACK does, but keeping the forum topic: aiogram-dialog's background manager drops
+        # the thread id, and a verdict saved without it is not found when a button is pressed in the topic.
+        topic = manager.middleware_data.get("event_thread_id")
+        await manager.bg(stack_id=Stack().id, thread_id=topic).start(
+            state, data, mode=StartMode.NORMAL, show_mode=ShowMode.SEND
+        )
     finally:
         _REPLY_TO.reset(token)
 
@@ -86,6 +91,18 @@ class AnswerOnceMessageManager(MessageManager):
             # The picture may have been deleted meanwhile: the verdict then goes out without the quote.
             reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
         )
+
+
+async def reply_quietly(message: Message, text: str) -> Message:
+    """Reply to ``message``; if it was deleted meanwhile, the answer still goes out, without the quote."""
+    return await message.answer(
+        text, reply_parameters=ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
+    )
+
+
+def feedback_on(manager: DialogManager) -> bool:
+    config = manager.middleware_data.get("config")
+    return config is None or config.feedback
 
 
 async def labels_getter(config=None, **_kwargs) -> dict:
@@ -122,7 +139,7 @@ async def send_why(callback: CallbackQuery, manager: DialogManager, verdict_id: 
     data = manager.middleware_data
     bot: Bot = data["bot"]
     verdicts, analyst = data["verdicts"], data["analyst"]
-    chat_id = data["event_chat"].id
+    chat_id, topic = data["event_chat"].id, data.get("event_thread_id")
     record = await verdicts.get(chat_id, verdict_id)
     if record is None:
         await answer(callback, texts.too_old(), show_alert=True)
@@ -130,21 +147,21 @@ async def send_why(callback: CallbackQuery, manager: DialogManager, verdict_id: 
     await answer(callback)  # at once: the heatmap takes a moment
     caption = texts.overlay_caption(record.verdict, record.p_fake)
     if record.overlay_file_id:
-        await bot.send_photo(chat_id, record.overlay_file_id, caption=caption)
+        await bot.send_photo(chat_id, record.overlay_file_id, caption=caption, message_thread_id=topic)
         return
     try:
-        async with ChatActionSender.upload_photo(bot=bot, chat_id=chat_id):
+        async with ChatActionSender.upload_photo(bot=bot, chat_id=chat_id, message_thread_id=topic):
             explanation = await analyst.explain(await fetch(bot, record.file_id))
     except Busy:
-        await bot.send_message(chat_id, texts.busy())
+        await bot.send_message(chat_id, texts.busy(), message_thread_id=topic)
         return
     except (Gone, TooBig):
-        await bot.send_message(chat_id, texts.gone())
+        await bot.send_message(chat_id, texts.gone(), message_thread_id=topic)
         return
     except ImageRejected as error:  # it was judged before, so this is unexpected: say so plainly
-        await bot.send_message(chat_id, texts.rejected(texts.reason(error)))
+        await bot.send_message(chat_id, texts.rejected(texts.reason(error)), message_thread_id=topic)
         return
     overlay = BufferedInputFile(explanation.overlay, filename=f"why-{verdict_id}.jpg")
-    sent = await bot.send_photo(chat_id, overlay, caption=caption)
+    sent = await bot.send_photo(chat_id, overlay, caption=caption, message_thread_id=topic)
     if sent.photo:
         await verdicts.set_overlay(chat_id, verdict_id, sent.photo[-1].file_id)

@@ -14,7 +14,7 @@ from aiogram_dialog.widgets.kbd import Button, Row, SwitchTo
 from aiogram_dialog.widgets.text import Format
 
 from bot import texts
-from dialogs.common import answer
+from dialogs.common import answer, feedback_on
 
 FEEDBACK_ID = "feedback_verdict_id"
 FEEDBACK_NUMBER = "feedback_number"  # the picture's number in an album, None for a single verdict
@@ -33,6 +33,10 @@ def feedback_window(state: State, back_to: State) -> Window:
     """The question, with an answer button per class and Cancel; every way out leads back to ``back_to``."""
 
     async def on_answer(callback: CallbackQuery, button: Button, manager: DialogManager) -> None:
+        if not feedback_on(manager):  # a question shown before FEEDBACK=off, or forged callback data
+            await answer(callback, texts.feedback_off(), show_alert=True)
+            await manager.switch_to(back_to)
+            return
         data = manager.middleware_data
         verdict_id = manager.dialog_data.get(FEEDBACK_ID)
         record = None if verdict_id is None else await data["verdicts"].get(data["event_chat"].id, int(verdict_id))
@@ -63,8 +67,13 @@ def feedback_window(state: State, back_to: State) -> Window:
     )
 
 
-async def ask_about(manager: DialogManager, verdict_id: int, number: int | None, state: State) -> None:
-    """Open the question about one verdict."""
+async def ask_about(
+    callback: CallbackQuery, manager: DialogManager, verdict_id: int, number: int | None, state: State
+) -> None:
+    """Open the question about one verdict (unless feedback is off: a button from before, or forged data)."""
+    if not feedback_on(manager):
+        await answer(callback, texts.feedback_off(), show_alert=True)
+        return
     manager.dialog_data[FEEDBACK_ID] = int(verdict_id)
     manager.dialog_data[FEEDBACK_NUMBER] = number
     await manager.switch_to(state)

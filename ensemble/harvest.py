@@ -9,7 +9,9 @@ good generations for photos, and a few answer at random or to tease the bot, so 
 Pictures are fetched with the bot's own token (``BOT_TOKEN``, and ``TELEGRAM_API_URL`` when the bot uses another
 server): a file_id works only for the bot that received it. Downloads are retried on 429, 5xx and lost connections;
 pictures Telegram no longer has, or over the 20 MB limit, are skipped and listed. A file already in ``DIR`` is not
-downloaded again, so a cut run can simply be repeated. ``DIR/harvest.json`` records what was taken and skipped.
+downloaded again, so a cut run can simply be repeated; a picture whose label changed since, or that lost its
+agreement, is removed from where an earlier run put it. ``DIR/harvest.json`` records what was taken, skipped
+and removed.
 """
 
 from __future__ import annotations
@@ -127,14 +129,24 @@ async def harvest(
 
     votes = read_votes(feedback_csv)
     config = config or Config.for_bot_api()
-    taken, skipped, failed = [], [], 0
+    taken, skipped, removed, failed = [], [], [], 0
     wanted = []
     for unique_id, entry in sorted(votes.items()):
         label, agree, disagree = entry.label(min_agree, max_disagree)
+        if not _safe_name(unique_id):
+            skipped.append({"file_unique_id": unique_id, "reason": "file_unique_id is not a safe file name"})
+            continue
+        # A picture whose label changed since an earlier run, or that lost its agreement, must not stay behind
+        # under the other label (or at all): train would read it with a label the users no longer give it.
+        for other in ANSWERS:
+            earlier = _kept_earlier(out, other, unique_id) if other != label else None
+            if earlier is not None:
+                earlier.unlink()
+                reason = "no agreement any more" if label is None else f"now labelled {label}"
+                removed.append({"file_unique_id": unique_id, "path": earlier.relative_to(out).as_posix(),
+                                "reason": reason})  # fmt: skip
         if label is None:
             skipped.append({"file_unique_id": unique_id, "reason": f"no agreement ({agree} against {disagree})"})
-        elif not _safe_name(unique_id):
-            skipped.append({"file_unique_id": unique_id, "reason": "file_unique_id is not a safe file name"})
         else:
             wanted.append((unique_id, entry, label, agree, disagree))
     bot = build_bot(config)
@@ -186,6 +198,7 @@ async def harvest(
         "pictures_answered": len(votes),
         "taken": taken,
         "skipped": skipped,
+        "removed": removed,
         "failed": failed,
     }
     out.mkdir(parents=True, exist_ok=True)

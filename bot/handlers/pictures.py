@@ -25,7 +25,7 @@ from bot.middlewares.rate_limit import RateLimitMiddleware
 from bot.verdicts import VerdictStore
 from dialogs.album import FAILED, VERDICT_IDS
 from dialogs.check import VERDICT_ID
-from dialogs.common import show_verdict
+from dialogs.common import reply_quietly, show_verdict
 from dialogs.states import Album, Check
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,9 @@ async def assess(picture: Picture, bot: Bot, analyst: Analyst):
 
 
 def asker_of(message: Message) -> int:
-    """Who sent or asked about a message: its user (Telegram fills one in for groups too), else the chat."""
+    """Who sent or asked about a message: the chat it speaks for (an anonymous admin, a channel), else its user."""
+    if message.sender_chat is not None:  # Telegram's stand-in user for these is shared by every group
+        return message.sender_chat.id
     return message.from_user.id if message.from_user is not None else message.chat.id
 
 
@@ -119,7 +121,10 @@ async def answer_pictures(
     """
     anchor = messages[0]
     pictures = [picture_of(item) for item in messages]
-    send = anchor.reply if reply else anchor.answer
+
+    async def send(text: str) -> None:
+        await (reply_quietly(anchor, text) if reply else anchor.answer(text))
+
     if len(messages) == 1 and pictures[0] is None:
         await send(texts.unsupported(kind_of(anchor)))
         return
@@ -179,13 +184,14 @@ async def on_group_picture(
             continue
         try:
             checked = await assess(picture, bot, analyst)
+            if checked.judgement.verdict != "FAKE":
+                continue
+            kept = await record(item, asker_of(item), picture, checked, verdicts)
+            await show_verdict(dialog_manager, Check.verdict, {VERDICT_ID: kept.id}, reply_to=item.message_id)
         except Refused as refusal:
             log.info("auto mode: picture in chat %s not checked: %s", item.chat.id, refusal)
-            continue
-        if checked.judgement.verdict != "FAKE":
-            continue
-        kept = await record(item, asker_of(item), picture, checked, verdicts)
-        await show_verdict(dialog_manager, Check.verdict, {VERDICT_ID: kept.id}, reply_to=item.message_id)
+        except Exception:  # nobody asked: a failure is logged, never announced in the group
+            log.exception("auto mode: picture in chat %s failed", item.chat.id)
 
 
 def build_router() -> Router:

@@ -63,4 +63,6 @@ class AlbumMiddleware(BaseMiddleware):
         if parts is None:
             return None
         data["album"] = sorted(parts, key=lambda message: message.message_id)
-        return await handler(event, data)
+        # The part with a caption speaks for the album (a /check or a mention may be on any part).
+        speaker = next((part for part in data["album"] if part.caption), event)
+        return await handler(speaker, data)

@@ -1,7 +1,8 @@
 """Fair use: at most N pictures per user per minute, and at most M per group chat, so that a flood in one group
 cannot starve the other chats. The excess is dropped, not queued: the first picture over a limit gets one polite
 answer saying how long to wait (none for pictures nobody asked about, in a group's auto mode), the rest of that
-minute's excess gets nothing.
+minute's excess gets nothing. An anonymous admin or a channel posting in a group is counted by its chat: the user
+Telegram fills in for them is one stand-in account shared by every group.
 
 The counting lives in a limiter (``data["limiter"]``): ``MemoryRateLimiter`` for one process,
 ``bot.redis_state.RedisRateLimiter`` when replicas share Redis. Keys are ``user:<id>`` and ``chat:<id>``.
@@ -21,6 +22,7 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.types import Message
 
 from bot import texts
+from dialogs.common import reply_quietly
 
 WINDOW_SECONDS = 60.0
 
@@ -79,7 +81,9 @@ class RateLimitMiddleware(BaseMiddleware):
         limiter, config = data["limiter"], data["config"]
         group = event.chat.type in ("group", "supergroup")
         checks = []
-        if event.from_user is not None:
+        if event.sender_chat is not None:  # an anonymous admin or a channel: Telegram's stand-in user is shared
+            checks.append((f"sender:{event.sender_chat.id}", config.rate_per_minute, texts.slow_down))
+        elif event.from_user is not None:
             checks.append((f"user:{event.from_user.id}", config.rate_per_minute, texts.slow_down))
         if group:
             checks.append((f"chat:{event.chat.id}", config.rate_per_chat_minute, texts.chat_slow_down))
@@ -88,6 +92,9 @@ class RateLimitMiddleware(BaseMiddleware):
             if decision.allowed:
                 continue
             if decision.warn and not get_flag(data, "quiet"):
-                await (event.reply if group else event.answer)(say(decision.wait_seconds))
+                if group:
+                    await reply_quietly(event, say(decision.wait_seconds))
+                else:
+                    await event.answer(say(decision.wait_seconds))
             return None
         return await handler(event, data)

@@ -960,6 +960,8 @@ class FakeTelegram:
         }
         if reply is not None:
             message["reply_to_message"] = reply
+        if call.params.get("message_thread_id") is not None:  # a forum topic
+            message.update(message_thread_id=int(call.params["message_thread_id"]), is_topic_message=True)
         message.update(content)
         if markup is not None:
             message["reply_markup"] = markup
@@ -1549,7 +1551,7 @@ class FakeTelegram:
 
     def _sees(self, chat_id: int, message: dict[str, Any]) -> bool:
         """Whether the bot gets a group message, as Telegram decides with privacy mode."""
-        if self.bot_user["can_read_all_group_messages"]:
+        if self.bot_user["can_read_all_group_messages"] or "migrate_to_chat_id" in message:  # service messages too
             return True
         if self._statuses.get((chat_id, self.bot_user["id"])) in ("creator", "administrator"):
             return True
@@ -1562,12 +1564,40 @@ class FakeTelegram:
         replied = message.get("reply_to_message") or {}
         return replied.get("from", {}).get("id") == self.bot_user["id"]
 
+    def add_topic(self, chat_id: int, name: str = "Topic", by: int = 1) -> int:
+        """User ``by`` opens a forum topic in a group (which becomes a forum); returns its message_thread_id."""
+        with self._lock:
+            group = self._groups[chat_id]
+            group["is_forum"] = True
+            if by not in self._users:
+                self.add_user(by)
+            thread_id = self._new_message_id(chat_id)
+            self._messages[(chat_id, thread_id)] = {
+                "message_id": thread_id,
+                "from": copy.deepcopy(self._users[by]),
+                "chat": copy.deepcopy(group),
+                "date": int(time.time()),
+                "message_thread_id": thread_id,
+                "is_topic_message": True,
+                "forum_topic_created": {"name": name, "icon_color": 7322096},
+            }
+            return thread_id
+
     def group_message(
-        self, chat_id: int, user_id: int, content: dict[str, Any], *, reply_to: dict[str, Any] | int | None = None
+        self,
+        chat_id: int,
+        user_id: int,
+        content: dict[str, Any],
+        *,
+        reply_to: dict[str, Any] | int | None = None,
+        thread_id: int | None = None,
+        anonymous: bool = False,
     ) -> dict[str, Any] | None:
         """A user posts in a group; returns the update, or None when privacy mode keeps it from the bot.
 
-        ``reply_to``: the message (or its id) this one replies to.
+        ``reply_to``: the message (or its id) this one replies to. ``thread_id``: the forum topic it is posted in
+        (a message that replies to nothing then replies to the topic's first message, as in Telegram).
+        ``anonymous``: an anonymous admin posts: ``from`` is Telegram's GroupAnonymousBot, ``sender_chat`` the group.
         """
         with self._lock:
             if chat_id not in self._groups:
@@ -1575,13 +1605,22 @@ class FakeTelegram:
             if user_id not in self._users:
                 self.add_user(user_id)
             key = (chat_id, self._new_message_id(chat_id))
+            sender = copy.deepcopy(self._users[user_id])
+            if anonymous:
+                sender = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
             message = {
                 "message_id": key[1],
-                "from": copy.deepcopy(self._users[user_id]),
+                "from": sender,
                 "chat": copy.deepcopy(self._groups[chat_id]),
                 "date": int(time.time()),
                 **content,
             }
+            if anonymous:
+                message["sender_chat"] = copy.deepcopy(self._groups[chat_id])
+            if thread_id is not None:
+                message.update(message_thread_id=thread_id, is_topic_message=True)
+                if reply_to is None:
+                    reply_to = thread_id
             if reply_to is not None:
                 replied_id = reply_to if isinstance(reply_to, int) else int(reply_to["message_id"])
                 replied = copy.deepcopy(self._messages[(chat_id, replied_id)])
@@ -1602,6 +1641,7 @@ class FakeTelegram:
         *,
         media_group_id: str | None = None,
         reply_to: dict[str, Any] | int | None = None,
+        thread_id: int | None = None,
     ) -> dict[str, Any] | None:
         """A user posts a compressed photo in a group (see :meth:`group_message`)."""
         with self._lock:
@@ -1611,14 +1651,22 @@ class FakeTelegram:
             content.update(self._command_entities(caption, "caption_entities"))
         if media_group_id is not None:
             content["media_group_id"] = str(media_group_id)
-        return self.group_message(chat_id, user_id, content, reply_to=reply_to)
+        return self.group_message(chat_id, user_id, content, reply_to=reply_to, thread_id=thread_id)
 
     def group_text(
-        self, chat_id: int, user_id: int, text: str, *, reply_to: dict[str, Any] | int | None = None
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        *,
+        reply_to: dict[str, Any] | int | None = None,
+        thread_id: int | None = None,
+        anonymous: bool = False,
     ) -> dict[str, Any] | None:
         """A user writes in a group; a leading /command and @mentions get their entities, as Telegram adds them."""
         content = {"text": text, **self._command_entities(text, "entities")}
-        return self.group_message(chat_id, user_id, content, reply_to=reply_to)
+        return self.group_message(chat_id, user_id, content, reply_to=reply_to, thread_id=thread_id,
+                                  anonymous=anonymous)  # fmt: skip
 
     @staticmethod
     def _command_entities(text: str, field: str) -> dict[str, Any]:

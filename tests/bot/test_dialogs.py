@@ -187,3 +187,19 @@ async def test_feedback_off_hides_wrong(tmp_path):
         assert button_texts(messages.one_message()) == ["Why?", "Help", "New check"]
     finally:
         await stores.close()
+
+
+async def test_a_wrong_button_from_before_feedback_was_switched_off_keeps_nothing(feedback_world):
+    from dataclasses import replace
+
+    client, messages, stores = feedback_world
+    record = await add(stores.verdicts, 0.93, "FAKE")
+    await client.send(f"/check {record.id}")
+    verdict = messages.one_message()  # sent while feedback was on
+    client.dp.workflow_data["config"] = replace(client.dp.workflow_data["config"], feedback=False)  # a restart
+    messages.reset_history()
+    await client.click(verdict, InlineButtonTextLocator(r"Wrong\?"))
+    shown = messages.last_message()
+    assert "made by a person" not in shown.text and "93%" in shown.text, "no question, the verdict stays"
+    assert button_texts(shown) == ["Why?", "Help", "New check"], "and the stale button is gone"
+    assert await stores.feedback.all() == []

@@ -19,6 +19,7 @@ from bot.config import Config
 from tests.bot.fake_telegram import FakeTelegram
 from tests.bot.helpers import ROOT, buttons, jpeg
 from tests.bot.test_bot_flow import RunningBot
+from tests.images import photo_like
 
 GROUP = -100777
 OTHER_GROUP = -100888
@@ -41,14 +42,15 @@ def config(fake, tmp_path):
     return Config(bot_token=fake.token, api_url=fake.base_url, data_dir=tmp_path, rate_per_minute=100)
 
 
-def leaning(analyst_parts, shift: float):
-    """The tiny test ensemble with its calibration moved so that every picture comes out FAKE (+) or REAL (-)."""
+def leaning(analyst_parts, shift: float, scale: float = 1.0):
+    """The tiny test ensemble with its calibration moved so that every picture comes out FAKE (+), REAL (-), or
+    (scale 0) at 0.5, UNSURE."""
     from bot.analysis import Analyst
     from ensemble.detector import Detector
     from explain.explainer import Explainer
 
     detector, _explainer = analyst_parts
-    manifest = {**detector.manifest, "calibration": {"scale": 1.0, "shift": shift}}
+    manifest = {**detector.manifest, "calibration": {"scale": scale, "shift": shift}}
     moved = Detector(manifest, detector.models)
     return Analyst(moved, Explainer(moved, image_format="jpeg"), workers=1, queue_limit=64)
 
@@ -63,6 +65,13 @@ def fake_leaning(analyst_parts):
 @pytest.fixture
 def real_leaning(analyst_parts):
     analyst = leaning(analyst_parts, -12.0)
+    yield analyst
+    analyst.close()
+
+
+@pytest.fixture
+def unsure_leaning(analyst_parts):
+    analyst = leaning(analyst_parts, 0.0, scale=0.0)
     yield analyst
     analyst.close()
 
@@ -167,7 +176,9 @@ async def test_auto_mode_is_for_admins_and_says_what_privacy_mode_hides(fake, ru
     assert "for group chats" in private["text"]
 
 
-async def test_auto_mode_answers_only_fake_pictures_and_survives_a_restart(fake, config, fake_leaning, real_leaning):
+async def test_auto_mode_answers_only_fake_pictures_and_survives_a_restart(
+    fake, config, fake_leaning, real_leaning, unsure_leaning
+):
     fake.set_privacy(False)
     first = await RunningBot(fake, config, fake_leaning).start()
     try:
@@ -185,16 +196,19 @@ async def test_auto_mode_answers_only_fake_pictures_and_survives_a_restart(fake,
     finally:
         await second.stop()
 
-    third = await RunningBot(fake, config, real_leaning).start()
-    try:
-        fake.group_photo(GROUP, MEMBER, jpeg(seed=5))
-        before = len(fake.sent_to(GROUP))
-        said = await settle(fake, GROUP)
-        assert len(said) == before + 1, "silent on a REAL picture: only the /start answer"
-        off = await reply_after(fake, GROUP, lambda: fake.group_text(GROUP, ADMIN, "/auto off"))
-        assert off["text"].startswith("Auto mode is off")
-    finally:
-        await third.stop()
+    for analyst, seed in ((real_leaning, 5), (unsure_leaning, 6)):
+        third = await RunningBot(fake, config, analyst).start()
+        try:
+            before, downloads = len(fake.sent_to(GROUP)), len(fake.calls_of("getFile"))
+            fake.group_photo(GROUP, ADMIN, jpeg(seed=seed))
+            await fake.wait_for(lambda n=downloads: len(fake.calls_of("getFile")) > n, timeout=60)
+            await fake.wait_for(lambda a=analyst: a.pending == 0, timeout=60)  # judged: any answer is on its way
+            said = await settle(fake, GROUP)
+            assert len(said) == before + 1, "silent on a REAL or UNSURE picture: only the /start answer"
+        finally:
+            await third.stop()
+    assert real_leaning.detector.judge(photo_like(64, 64)).verdict == "REAL"
+    assert unsure_leaning.detector.judge(photo_like(64, 64)).verdict == "UNSURE"
 
 
 async def test_a_flood_in_one_group_is_cut_without_starving_another(fake, config, fake_leaning):
@@ -289,3 +303,52 @@ async def test_a_picture_forwarded_from_a_channel_into_a_private_chat_gets_its_v
     verdict = await reply_after(fake, MEMBER, lambda: fake.push_update({"message": message}))
     assert "Chance it was made by a neural network" in verdict["text"]
     assert "reply_to_message" not in verdict, "private chats get the verdict as before, without a quote"
+
+
+async def test_in_a_forum_topic_the_verdict_and_its_heatmap_stay_in_the_topic(fake, running):
+    topic = fake.add_topic(GROUP, "Memes")
+    fake.group_photo(GROUP, MEMBER, jpeg(seed=50), thread_id=topic)
+    picture = fake.hidden[-1]
+    verdict = await reply_after(fake, GROUP, lambda: fake.group_text(GROUP, MEMBER, "/check", reply_to=picture,
+                                                                      thread_id=topic))  # fmt: skip
+    assert (
+        verdict.get("message_thread_id") == topic and verdict["reply_to_message"]["message_id"] == picture["message_id"]
+    )
+    photos = len(fake.calls_of("sendPhoto"))
+    fake.press_button(ADMIN, verdict, buttons(verdict)["Why?"])
+    call = await fake.wait_for_call("sendPhoto", after=photos, timeout=60)
+    assert int(call.params["message_thread_id"]) == topic, "the heatmap goes to the topic, not to General"
+    how = await reply_after(fake, GROUP, lambda: fake.group_text(GROUP, MEMBER, "/check", thread_id=topic))
+    assert how["text"].startswith("Reply to a picture"), "the topic's first message is not a picture to check"
+
+
+async def test_an_anonymous_admin_may_switch_auto_mode_and_it_follows_a_supergroup_upgrade(fake, running):
+    fake.set_privacy(False)
+    on = await reply_after(fake, GROUP, lambda: fake.group_text(GROUP, MEMBER, "/auto on", anonymous=True))
+    assert on["text"].startswith("Auto mode is on")
+    upgraded = -100999
+    fake.add_group(upgraded, members={ADMIN: "creator", MEMBER: "member"})
+    fake.group_message(GROUP, ADMIN, {"migrate_to_chat_id": upgraded})
+    await asyncio.sleep(1.0)
+    state = await reply_after(fake, upgraded, lambda: fake.group_text(upgraded, ADMIN, "/auto"))
+    assert state["text"].startswith("Auto mode is on")
+
+
+async def test_a_check_on_any_part_of_an_album_gets_one_summary(fake, running):
+    fake.set_privacy(False)
+    fake.group_photo(GROUP, MEMBER, jpeg(seed=60), media_group_id="a1")
+    fake.group_photo(GROUP, MEMBER, jpeg(seed=61), caption="/check", media_group_id="a1")
+    summary = await reply_after(fake, GROUP, lambda: None)
+    assert "Album: 2 pictures checked" in summary["text"]
+
+
+async def test_a_verdict_cannot_be_opened_from_another_chat(fake, running):
+    fake.group_photo(GROUP, MEMBER, jpeg(seed=70))
+    verdict = await reply_after(fake, GROUP, lambda: fake.group_text(GROUP, MEMBER, "/check", reply_to=fake.hidden[-1]))
+    elsewhere = await reply_after(fake, OTHER_GROUP, lambda: fake.group_text(OTHER_GROUP, MEMBER, "/start"))
+    answers, photos = len(fake.calls_of("answerCallbackQuery")), len(fake.calls_of("sendPhoto"))
+    fake.press_button(MEMBER, elsewhere, buttons(verdict)["Why?"], check=False)  # forged: the data of another chat
+    call = await fake.wait_for_call("answerCallbackQuery", after=answers, timeout=30)
+    assert "too old" in call.params["text"]
+    await asyncio.sleep(0.5)
+    assert len(fake.calls_of("sendPhoto")) == photos

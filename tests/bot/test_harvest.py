@@ -76,6 +76,18 @@ async def test_harvest_takes_agreed_pictures_skips_the_rest_and_resumes(tmp_path
         assert {row["file_unique_id"] for row in again["taken"]} == {fake_unique, real_unique, split_unique}
         assert len(fake.downloads) == downloads + 1, "pictures already there are not downloaded again"
 
+        # Later answers flip one picture and break the agreement on another: neither may stay where it was.
+        later_rows = [(fake_unique, user, fake_id, "REAL") for user in (5, 6, 7)] + [(real_unique, 8, real_id, "FAKE")]
+        flipped = export(tmp_path / "later.csv", rows + later_rows)
+        later = await harvest(flipped, out, max_disagree=2, config=config, progress=False)
+        assert {(row["file_unique_id"], row["label"]) for row in later["taken"]} >= {(fake_unique, "REAL")}
+        assert not (out / "FAKE" / f"{fake_unique}.jpg").exists() and (out / "REAL" / f"{fake_unique}.jpg").exists()
+        assert {row["file_unique_id"]: row["reason"] for row in later["removed"]}[fake_unique] == "now labelled REAL"
+        assert read_votes(flipped)[real_unique].label(2, 2) == ("REAL", 2, 1)
+        none = await harvest(flipped, out, min_agree=4, config=config, progress=False)
+        assert none["taken"] == [] and not list(out.rglob("*.jpg")) and not list(out.rglob("*.png"))
+        assert {row["reason"] for row in none["removed"]} == {"no agreement any more"}
+
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
         environment.update(BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.base_url)
         command = [sys.executable, "-m", "ensemble", "harvest", str(feedback), str(tmp_path / "cli")]
