@@ -129,7 +129,8 @@ async def answer_pictures(
         await send(texts.unsupported(kind_of(anchor)))
         return
     records, failed = [], []
-    async with ChatActionSender.typing(bot=bot, chat_id=anchor.chat.id):
+    topic = anchor.message_thread_id if anchor.is_topic_message else None
+    async with ChatActionSender.typing(bot=bot, chat_id=anchor.chat.id, message_thread_id=topic):
         for number, (item, picture) in enumerate(zip(messages, pictures), start=1):
             try:
                 if picture is None:

@@ -311,9 +311,10 @@ async def test_in_a_forum_topic_the_verdict_and_its_heatmap_stay_in_the_topic(fa
     picture = fake.hidden[-1]
     verdict = await reply_after(fake, GROUP, lambda: fake.group_text(GROUP, MEMBER, "/check", reply_to=picture,
                                                                       thread_id=topic))  # fmt: skip
-    assert (
-        verdict.get("message_thread_id") == topic and verdict["reply_to_message"]["message_id"] == picture["message_id"]
-    )
+    assert verdict.get("message_thread_id") == topic
+    assert verdict["reply_to_message"]["message_id"] == picture["message_id"]
+    typing = [call for call in fake.calls_of("sendChatAction") if int(call.params["chat_id"]) == GROUP]
+    assert typing and all(int(call.params.get("message_thread_id", 0)) == topic for call in typing)
     photos = len(fake.calls_of("sendPhoto"))
     fake.press_button(ADMIN, verdict, buttons(verdict)["Why?"])
     call = await fake.wait_for_call("sendPhoto", after=photos, timeout=60)
