@@ -29,7 +29,8 @@ from ensemble.onnx_files import sha256
 FOLD_SEED = 0
 # The shipped members: chosen by out-of-fold results on unseen sources (README, "How the members were chosen").
 MEMBERS = {
-    "lite0_whole": Recipe("lite0_224_crop_taps"),  # the whole picture scaled down (its centre square)
+    # the whole picture scaled down (its centre square), the taps' means and spatial standard deviations
+    "lite0_whole": Recipe("lite0_224_crop_taps_std"),
     "lite0_native": Recipe("lite0_224_native_taps"),  # three squares at the picture's own pixel scale
 }
 
@@ -76,6 +77,7 @@ def build(
                 "input_size": view.input_size,
                 "policy": view.policy,
                 "taps": list(view.taps),
+                "pooling": view.pooling,
                 "head_file": head_file,
                 "weights_sha256": sha256(out / head_file),
                 "recipe": asdict(recipe),

@@ -12,12 +12,42 @@ from ensemble.backbone import build_lite, load_imagenet_weights
 TOP = "top_activation"
 
 
+POOLINGS = ("mean", "mean_std")
+
+
+def pooled_taps(model: keras.Model, taps, pooling: str = "mean"):
+    """The spatial averages of the ``taps`` layers, concatenated in order; with ``mean_std``, followed by each tap's
+    spatial standard deviation in the same order (how much a channel varies across the picture: texture
+    statistics, where generator traces show). The feature cache and the served members both pool here.
+
+    Grad-CAM stays a forward pass with ``mean_std``: a standard deviation's gradient with respect to a cell,
+    (a - mean) / (cells * std), sums to zero over the cells, so it adds nothing to Grad-CAM's channel weights.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    outputs = [model.get_layer(tap).output for tap in taps]
+    means = [
+        keras.layers.GlobalAveragePooling2D(name=f"tap{i}_{tap}")(out)
+        for i, (tap, out) in enumerate(zip(taps, outputs))
+    ]
+    pooled = list(means)
+    if pooling == "mean_std":
+        for i, (tap, out, mean) in enumerate(zip(taps, outputs, means)):
+            # Centred before squaring: mean(x^2) - mean^2 loses the small variances of large activations to
+            # rounding, differently in TensorFlow and ONNX Runtime (p_fake apart by 2e-4 on the test split).
+            centred = out - keras.ops.expand_dims(keras.ops.expand_dims(mean, 1), 1)
+            variance = keras.layers.GlobalAveragePooling2D(name=f"square{i}_{tap}")(centred * centred)
+            pooled.append(keras.ops.sqrt(variance + 1e-6))
+    return pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="taps")(pooled)
+
+
 def build_classifier(
     variant: str,
     input_size: int,
     imagenet: bool = True,
     name: str | None = None,
     taps: tuple[str, ...] | list[str] = (TOP,),
+    pooling: str = "mean",
 ) -> keras.Model:
     """A binary REAL/FAKE classifier that outputs one logit (positive = FAKE).
 
@@ -28,20 +58,17 @@ def build_classifier(
         name: model name.
         taps: the layers whose spatial averages the final dense layer reads, ending with ``top_activation``;
             more than the top gives the head the low-level statistics of earlier stages too.
+        pooling: ``mean``, or ``mean_std`` for the taps' spatial standard deviations too (``pooled_taps``).
     """
     model = build_lite(variant, input_size=input_size, classes=1, classifier_activation=None, name=name)
     if imagenet:
         load_imagenet_weights(model, variant, include_top=False)
     taps = tuple(taps)
-    if taps == (TOP,):
+    if taps == (TOP,) and pooling == "mean":
         return model
     if taps[-1] != TOP:
         raise ValueError(f"taps must end with {TOP!r}, got {taps}")
-    pooled = [
-        keras.layers.GlobalAveragePooling2D(name=f"tap{index}_{tap}")(model.get_layer(tap).output)
-        for index, tap in enumerate(taps)
-    ]
-    joined = keras.layers.Concatenate(name="taps")(pooled)
+    joined = pooled_taps(model, taps, pooling)
     logit = keras.layers.Dense(1, name="predictions")(joined)
     return keras.Model(model.input, logit, name=model.name)
 
@@ -61,6 +88,8 @@ def top_kernel(model: keras.Model) -> np.ndarray:
     kernel = np.asarray(dense.kernel)[:, 0]
     channels = model.get_layer(TOP).output.shape[-1]
     names = [layer.name for layer in model.layers]
+    if any(name.startswith("square") for name in names):  # mean_std: the means first, then the deviations
+        kernel = kernel[: len(kernel) // 2]
     if "taps" not in names:  # pool, dropout, dense after the top
         after = [type(layer).__name__ for layer in model.layers[names.index(TOP) + 1 :]]
         if after != ["GlobalAveragePooling2D", "Dropout", "Dense"]:
@@ -81,8 +110,9 @@ def load_member(weights_dir: str | Path, spec: dict) -> keras.Model:
     """
     if "head_file" in spec:
         model = build_classifier(
-            spec["backbone"], spec["input_size"], imagenet=True, name=spec["name"], taps=spec.get("taps", (TOP,))
-        )
+            spec["backbone"], spec["input_size"], imagenet=True, name=spec["name"], taps=spec.get("taps", (TOP,)),
+            pooling=spec.get("pooling", "mean"),
+        )  # fmt: skip
         with np.load(Path(weights_dir) / spec["head_file"]) as head:
             model.get_layer("predictions").set_weights(
                 [head["kernel"].reshape(-1, 1).astype(np.float32), head["bias"].reshape(1).astype(np.float32)]

@@ -54,6 +54,7 @@ class BackboneView:
     input_size: int
     policy: str
     taps: tuple[str, ...] = ("top_activation",)
+    pooling: str = "mean"  # "mean_std": each tap's spatial standard deviation too, after all the means
 
 
 # The ReLU6 activations that open each stage, where low-level (pixel-scale) statistics still live, and the top.
@@ -74,6 +75,8 @@ BACKBONE_VIEWS = (
     BackboneView("lite0_224_native", "lite0", 224, "native"),
     BackboneView("lite0_224_crop_taps", "lite0", 224, "crop", LITE0_TAPS),
     BackboneView("lite0_224_native_taps", "lite0", 224, "native", LITE0_TAPS),
+    BackboneView("lite0_224_crop_taps_std", "lite0", 224, "crop", LITE0_TAPS, "mean_std"),
+    BackboneView("lite0_224_native_taps_std", "lite0", 224, "native", LITE0_TAPS, "mean_std"),
 )
 
 
@@ -117,11 +120,10 @@ def feature_runner(spec: BackboneView, threads: int = 2):
     import tensorflow as tf
     import tf2onnx
 
-    from ensemble.classifier import build_classifier
+    from ensemble.classifier import build_classifier, pooled_taps
 
     model = build_classifier(spec.backbone, spec.input_size, name=spec.name)
-    taps = [keras.layers.GlobalAveragePooling2D()(model.get_layer(name).output) for name in spec.taps]
-    pooled = keras.Model(model.input, taps[0] if len(taps) == 1 else keras.layers.Concatenate()(taps))
+    pooled = keras.Model(model.input, pooled_taps(model, spec.taps, spec.pooling))
     signature = (tf.TensorSpec((None, spec.input_size, spec.input_size, 3), tf.float32, name="pictures"),)
 
     @tf.function(input_signature=signature)

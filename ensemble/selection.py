@@ -28,6 +28,8 @@ BASE = {
     "lite0_native": Recipe("lite0_224_native"),
     "lite0_crop_taps": Recipe("lite0_224_crop_taps"),
     "lite0_native_taps": Recipe("lite0_224_native_taps"),
+    "lite0_crop_taps_std": Recipe("lite0_224_crop_taps_std"),
+    "lite0_native_taps_std": Recipe("lite0_224_native_taps_std"),
 }
 
 
@@ -39,6 +41,9 @@ COMBOS = (
     ("lite0_crop_taps l2=1e-1", "lite0_native_taps l2=1e-1"),
     ("lite0_crop_taps l2=1", "lite0_native_taps l2=1e-1"),
     ("lite0_crop_taps l2=1", "lite0_native_taps l2=1"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std"),
+    ("lite0_crop_taps_std", "lite0_native_taps"),
+    ("lite0_crop_taps", "lite0_native_taps_std"),
 )
 
 

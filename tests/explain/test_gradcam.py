@@ -242,17 +242,19 @@ def test_compiled_gradcam_matches_tf_keras_vis_and_gives_the_detectors_logits(me
         EnsembleGradcam([member, espresso_member(64)])
 
 
-def test_a_member_reading_earlier_stages_too_gets_the_same_grad_cam_at_the_top(member):
-    """A head on several layers' averages: the compiled map is still tf-keras-vis's Grad-CAM at the top, and
-    the logit is the whole head's."""
+@pytest.mark.parametrize("pooling", ["mean", "mean_std"])
+def test_a_member_reading_earlier_stages_too_gets_the_same_grad_cam_at_the_top(member, pooling):
+    """A head on several layers' averages (and, with mean_std, their spatial deviations): the compiled map is
+    still tf-keras-vis's Grad-CAM at the top, and the logit is the whole head's."""
     from ensemble.classifier import build_classifier
     from ensemble.preprocess import model_inputs
     from explain.gradcam import EnsembleGradcam, MemberCam
 
     taps = ("stem_activation", "block3_expand_activation", "top_activation")
-    tapped = build_classifier("lite0", 96, imagenet=True, name="tapped", taps=taps)
+    tapped = build_classifier("lite0", 96, imagenet=True, name="tapped", taps=taps, pooling=pooling)
     rng = np.random.default_rng(3)
-    tapped.get_layer("predictions").set_weights([rng.normal(0, 0.05, (32 + 144 + 1280, 1)).astype(np.float32),
+    width = (32 + 144 + 1280) * (2 if pooling == "mean_std" else 1)
+    tapped.get_layer("predictions").set_weights([rng.normal(0, 0.05, (width, 1)).astype(np.float32),
                                                  np.array([0.2], np.float32)])  # fmt: skip
     views = np.concatenate([model_inputs(picture, 96, "crop") for picture in skimage_pictures()])
     maps, logits = EnsembleGradcam([tapped])(views)

@@ -1,0 +1,38 @@
+"""The pooled features a member's head reads: means, and with mean_std the spatial standard deviations."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from ensemble.classifier import build_classifier, pooled_taps, top_kernel
+
+TAPS = ("stem_activation", "block3_expand_activation", "top_activation")
+
+
+def test_mean_std_pooling_is_the_taps_means_then_their_standard_deviations():
+    model = build_classifier("lite0", 64, imagenet=False, name="plain")
+    pooled = keras.Model(model.input, pooled_taps(model, TAPS, "mean_std"))
+    maps = keras.Model(model.input, [model.get_layer(tap).output for tap in TAPS])
+    pictures = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    features = np.asarray(pooled(pictures))
+    activations = [np.asarray(a, np.float64) for a in maps(pictures)]
+    means = np.concatenate([a.mean(axis=(1, 2)) for a in activations], axis=1)
+    deviations = np.concatenate([a.std(axis=(1, 2)) for a in activations], axis=1)
+    assert features.shape == (2, 2 * means.shape[1])
+    np.testing.assert_allclose(features[:, : means.shape[1]], means, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(features[:, means.shape[1] :], deviations, rtol=1e-3, atol=2e-3)
+
+
+def test_the_grad_cam_kernel_of_a_mean_std_head_is_the_tops_mean_weights():
+    member = build_classifier("lite0", 64, imagenet=False, name="std", taps=TAPS, pooling="mean_std")
+    width = 2 * (32 + 144 + 1280)
+    kernel = np.arange(width, dtype=np.float32).reshape(-1, 1)
+    member.get_layer("predictions").set_weights([kernel, np.zeros(1, np.float32)])
+    np.testing.assert_array_equal(top_kernel(member), kernel[32 + 144 : width // 2, 0])
+
+
+def test_an_unknown_pooling_is_refused():
+    with pytest.raises(ValueError, match="pooling"):
+        build_classifier("lite0", 64, imagenet=False, taps=TAPS, pooling="max")
