@@ -264,9 +264,14 @@ class RedisFeedbackStore:
         return bool(existed)
 
     async def all(self) -> list[FeedbackRecord]:
+        keys = sorted(await self.redis.smembers(_FEEDBACK_INDEX))
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip, not one per answer
+            for key in keys:
+                pipe.hgetall(key)
+            hashes = await pipe.execute()
         records = []
-        for key in sorted(await self.redis.smembers(_FEEDBACK_INDEX)):
-            values = {name.decode(): value.decode() for name, value in (await self.redis.hgetall(key)).items()}
+        for raw in hashes:
+            values = {name.decode(): value.decode() for name, value in raw.items()}
             if values:
                 records.append(
                     FeedbackRecord(

@@ -54,21 +54,24 @@ async def on_pick(callback: CallbackQuery, _widget, manager: DialogManager, verd
         await ask_about(callback, manager, verdict_id, ids.index(verdict_id) + 1, Album.feedback)
 
 
+def picture_buttons(widget_id: str, items: str, on_click) -> Group:
+    """A button per picture, five to a row: ``items`` is a getter key of (label, verdict id) pairs."""
+    select = Select(
+        Format("{item[0]}"),
+        id=widget_id,
+        item_id_getter=operator.itemgetter(1),
+        items=items,
+        type_factory=int,
+        on_click=on_click,
+    )
+    return Group(select, width=5)
+
+
 def build_album_dialog() -> Dialog:
     return Dialog(
         Window(
             Format("{text}"),
-            Group(
-                Select(
-                    Format("{item[0]}"),
-                    id="picture",
-                    item_id_getter=operator.itemgetter(1),
-                    items="pictures",
-                    type_factory=int,
-                    on_click=on_picture,
-                ),
-                width=5,
-            ),
+            picture_buttons("picture", "pictures", on_picture),
             Row(
                 SwitchTo(Format("{help}"), id="help", state=Album.help),
                 Button(Format("{new}"), id="new", on_click=on_new_check),
@@ -79,17 +82,7 @@ def build_album_dialog() -> Dialog:
         ),
         Window(
             Format("{which}"),
-            Group(
-                Select(
-                    Format("{item[0]}"),
-                    id="pick",
-                    item_id_getter=operator.itemgetter(1),
-                    items="numbers",
-                    type_factory=int,
-                    on_click=on_pick,
-                ),
-                width=5,
-            ),
+            picture_buttons("pick", "numbers", on_pick),
             SwitchTo(Format("{back}"), id="back", state=Album.summary),
             state=Album.pick,
             getter=album_getter,

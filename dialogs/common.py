@@ -24,6 +24,7 @@ from aiogram_dialog.widgets.text import Format
 from bot import texts
 from bot.analysis import Busy, ImageRejected
 from bot.downloads import Gone, TooBig, fetch
+from bot.members import is_group
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +94,17 @@ class AnswerOnceMessageManager(MessageManager):
         )
 
 
-async def reply_quietly(message: Message, text: str) -> Message:
-    """Reply to ``message``; if it was deleted meanwhile, the answer still goes out, without the quote."""
-    return await message.answer(
-        text, reply_parameters=ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
-    )
-
-
-def feedback_on(manager: DialogManager) -> bool:
-    config = manager.middleware_data.get("config")
+def feedback_enabled(config) -> bool:
+    """Whether the Wrong? button is on (``FEEDBACK``); dialogs run without a config in some tests: on."""
     return config is None or config.feedback
 
 
+def feedback_on(manager: DialogManager) -> bool:
+    return feedback_enabled(manager.middleware_data.get("config"))
+
+
 async def labels_getter(config=None, **_kwargs) -> dict:
-    feedback = bool(config is None or config.feedback)
+    feedback = feedback_enabled(config)
     return {
         "why": texts.button_why(),
         "help": texts.button_help(),
@@ -129,7 +127,7 @@ def help_window(state: State, back_to: State) -> Window:
 
 async def on_new_check(callback: CallbackQuery, _button, manager: DialogManager) -> None:
     manager.show_mode = ShowMode.NO_UPDATE  # the verdict and its buttons stay as they are
-    in_group = manager.middleware_data["event_chat"].type in ("group", "supergroup")
+    in_group = is_group(manager.middleware_data["event_chat"])
     await answer(callback, texts.check_how() if in_group else texts.send_another())
 
 

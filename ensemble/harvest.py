@@ -156,7 +156,9 @@ async def harvest(
         ):
             row = {"file_unique_id": unique_id, "label": label, "agree": agree, "disagree": disagree}
             path = _kept_earlier(out, label, unique_id)
-            if path is None:
+            if path is not None:
+                data = path.read_bytes()  # taken by an earlier run: hashed, not downloaded again
+            else:
                 try:
                     data = await _download(bot, entry.newest_file_ids())
                 except Gone:
@@ -182,7 +184,6 @@ async def harvest(
                 partial = path.with_suffix(path.suffix + ".part")
                 partial.write_bytes(data)
                 partial.replace(path)  # never a half-written picture under its final name
-            data = path.read_bytes()
             taken.append(
                 {**row, "path": path.relative_to(out).as_posix(), "bytes": len(data),
                  "sha256": hashlib.sha256(data).hexdigest()}

@@ -23,8 +23,8 @@ from bot.analysis import Analyst
 from bot.handlers.pictures import answer_pictures, asker_of, picture_of
 from bot.members import GROUP_TYPES, ChatMembers, OncePerChat, is_group
 from bot.middlewares.rate_limit import RateLimitMiddleware
+from bot.replies import reply_quietly
 from bot.verdicts import VerdictStore
-from dialogs.common import reply_quietly
 
 
 class MentionsBot(Filter):

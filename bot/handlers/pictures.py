@@ -22,10 +22,11 @@ from bot.downloads import MAX_DOWNLOAD_BYTES, Gone, TooBig, fetch
 from bot.handlers.other import kind_of
 from bot.members import GROUP_TYPES
 from bot.middlewares.rate_limit import RateLimitMiddleware
+from bot.replies import reply_quietly
 from bot.verdicts import VerdictStore
 from dialogs.album import FAILED, VERDICT_IDS
 from dialogs.check import VERDICT_ID
-from dialogs.common import reply_quietly, show_verdict
+from dialogs.common import show_verdict
 from dialogs.states import Album, Check
 
 log = logging.getLogger(__name__)

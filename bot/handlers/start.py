@@ -8,7 +8,7 @@ from bot import texts
 from bot.config import Config
 from bot.members import is_group
 from bot.middlewares.rate_limit import RateLimitMiddleware
-from dialogs.common import reply_quietly
+from bot.replies import reply_quietly
 
 
 async def _handle(bot: Bot) -> str:

@@ -22,7 +22,8 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.types import Message
 
 from bot import texts
-from dialogs.common import reply_quietly
+from bot.members import is_group
+from bot.replies import reply_quietly
 
 WINDOW_SECONDS = 60.0
 
@@ -79,7 +80,7 @@ class RateLimitMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         limiter, config = data["limiter"], data["config"]
-        group = event.chat.type in ("group", "supergroup")
+        group = is_group(event.chat)
         checks = []
         if event.sender_chat is not None:  # an anonymous admin or a channel: Telegram's stand-in user is shared
             checks.append((f"sender:{event.sender_chat.id}", config.rate_per_minute, texts.slow_down))
