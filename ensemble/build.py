@@ -23,7 +23,7 @@ import numpy as np
 
 from ensemble import calibration, metrics
 from ensemble.features import BACKBONE_VIEWS, build_cache, load_cache
-from ensemble.heads import FOLDS, SIZE_BINS, Recipe, fit_full, out_of_fold, training_set
+from ensemble.heads import FOLDS, SIZE_BINS, Recipe, fit_full, held_out_groups, out_of_fold, training_set
 from ensemble.onnx_files import sha256
 
 FOLD_SEED = 0
@@ -118,6 +118,7 @@ def build(
             "folds": FOLDS,
             "fold_seed": FOLD_SEED,
             "folds_keep_whole": "each pool group, each modern game, each FAKE art generator",
+            "held_out_test_groups": held_out_groups(rows),
             "source_shares": members[next(iter(members))].shares,
             "size_bins": list(SIZE_BINS),
             "cifake_train_pictures_cached": int(((data.source == "cifake") & judged).sum()),

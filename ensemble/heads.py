@@ -183,3 +183,12 @@ def fit_full(data: TrainingSet, recipe: Recipe) -> LinearHead:
     fit = np.isin(data.view, recipe.views)
     weights = sample_weights(data, fit, recipe)
     return fit_head(data.features[recipe.backbone_view][fit], data.label[fit], weights[fit], recipe.l2)
+
+
+def held_out_groups(rows: list[dict]) -> list[str]:
+    """The source groups that only the test split holds (the pool's ten test sources; real-vs-ai's fixed split
+    shares its sources with train), so no training row comes from them; recorded in the manifest."""
+    groups = {"train": set(), "test": set()}
+    for row in rows:
+        groups.setdefault(row["split"], set()).add(row["group"] or row["source"])
+    return sorted(groups["test"] - groups["train"])

@@ -12,6 +12,8 @@ split is never read.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +22,7 @@ import numpy as np
 
 from ensemble import calibration, metrics
 from ensemble.features import load_cache
-from ensemble.heads import UNSEEN_SOURCES, Recipe, out_of_fold, training_set
+from ensemble.heads import UNSEEN_SOURCES, Recipe, held_out_groups, out_of_fold, training_set
 
 BASE = {
     "lite0_crop": Recipe("lite0_224_crop"),
@@ -131,18 +133,52 @@ def run(cache: str, seeds: list[int], names: list[str] | None = None) -> dict:
                 mean = np.mean([member_logits[seed][name] for name in combo], axis=0)
                 results.setdefault(" + ".join(combo), []).append(scored(mean, labels, sources, sizes, groups))
         print(f"fold seed {seed} done", file=sys.stderr, flush=True)
-    print(
-        "| recipe | unseen logloss | unseen AUC | overall logloss | overall AUC | big REAL p>=0.5 | within-group AUC |"
-    )
+    print("| recipe | " + " | ".join(COLUMNS.values()) + " |")
     print("|---|---|---|---|---|---|---|")
-    for name, runs in results.items():
-        cells = []
-        keys = ("unseen_logloss", "unseen_auc", "overall_logloss", "overall_auc", "big_real_fake", "within_group_auc")
-        for key in keys:
-            values = np.array([r[key] for r in runs])
-            cells.append(f"{np.median(values):.3f} ({values.min():.3f}-{values.max():.3f})")
+    table = spread(results)
+    for name, figures in table.items():
+        cells = [f"{f['median']:.3f} ({f['min']:.3f}-{f['max']:.3f})" for f in figures.values()]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    return results
+    return {"seeds": list(seeds), "recipes": table}
+
+
+COLUMNS = {
+    "unseen_logloss": "unseen logloss",
+    "unseen_auc": "unseen AUC",
+    "overall_logloss": "overall logloss",
+    "overall_auc": "overall AUC",
+    "big_real_fake": "big REAL p>=0.5",
+    "within_group_auc": "within-group AUC",
+}
+
+
+def spread(results: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Each recipe's figures over the fold seeds: median, min and max (the noise between seeds)."""
+    table = {}
+    for name, runs in results.items():
+        table[name] = {}
+        for key in COLUMNS:
+            values = np.array([run[key] for run in runs])
+            table[name][key] = {"median": float(np.median(values)), "min": float(values.min()),
+                                "max": float(values.max())}  # fmt: skip
+    return table
+
+
+def write_manifest(weights: str, cache: str, record: dict, command: str) -> None:
+    """Record the comparison (out of fold, never the test split) in ``weights/manifest.json`` as ``selection``,
+    and the groups only the test split holds (``data.held_out_test_groups``, as ``train`` records them).
+
+    Raises:
+        MissingViews: the cache holds other pictures than the ones the weights were trained on.
+    """
+    path = Path(weights) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    index = json.loads((Path(cache) / "index.json").read_text())
+    if index["data_manifest_sha256"] != manifest["data"]["data_sets"]:
+        raise MissingViews(f"{cache} caches other data than {path} was trained on; nothing written")
+    manifest["selection"] = {"command": command, **record}
+    manifest["data"]["held_out_test_groups"] = held_out_groups(index["rows"])
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,9 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cache", nargs="?", default="data/features")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--recipes", nargs="*", help="names from the table (default: all)")
+    parser.add_argument("--write-manifest", metavar="WEIGHTS", help="record the table in WEIGHTS/manifest.json")
     args = parser.parse_args(argv)
     try:
-        run(args.cache, args.seeds, args.recipes)
+        record = run(args.cache, args.seeds, args.recipes)
+        if args.write_manifest:
+            command = "python -m ensemble.selection " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+            write_manifest(args.write_manifest, args.cache, record, command)
     except MissingViews as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

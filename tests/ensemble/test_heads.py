@@ -71,3 +71,34 @@ def test_source_shares_and_rows_outside_the_mask():
     assert (weights[~mask] == 0).all()
     games = weights[mask & (data.source == "games")].sum() / weights[mask].sum()
     assert 0.6 < games < 0.9  # shares, then class balance, decide; not the sources' sizes
+
+
+def test_held_out_groups_are_the_test_groups_no_training_row_comes_from(tmp_path):
+    import json
+
+    import pytest
+
+    from ensemble.heads import held_out_groups
+    from ensemble.selection import MissingViews, write_manifest
+
+    rows = [
+        {"split": "train", "group": "pool:a", "source": "games"},
+        {"split": "test", "group": "pool:b", "source": "games"},
+        {"split": "test", "group": "", "source": "cifake"},  # real-vs-ai's fixed split shares its sources
+        {"split": "train", "group": "", "source": "cifake"},
+    ]
+    assert held_out_groups(rows) == ["pool:b"]
+
+    cache, weights = tmp_path / "cache", tmp_path / "weights"
+    cache.mkdir()
+    weights.mkdir()
+    (cache / "index.json").write_text(json.dumps({"data_manifest_sha256": {"pool": "abc"}, "rows": rows}))
+    (weights / "manifest.json").write_text(json.dumps({"data": {"data_sets": {"pool": "abc"}}}))
+    table = {"seeds": [0, 1], "recipes": {"r": {"unseen_auc": {"median": 0.7, "min": 0.6, "max": 0.8}}}}
+    write_manifest(str(weights), str(cache), table, "python -m ensemble.selection ...")
+    written = json.loads((weights / "manifest.json").read_text())
+    assert written["data"]["held_out_test_groups"] == ["pool:b"]
+    assert written["selection"]["recipes"] == table["recipes"] and written["selection"]["seeds"] == [0, 1]
+    (weights / "manifest.json").write_text(json.dumps({"data": {"data_sets": {"pool": "other"}}}))
+    with pytest.raises(MissingViews, match="other data"):
+        write_manifest(str(weights), str(cache), table, "")
