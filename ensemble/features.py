@@ -213,7 +213,9 @@ def build_cache(data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS) -> di
             done += min(SHARD, len(chosen) - shard_start)
             rate = (time.time() - started) / done
             print(
-                f"{shard_start + SHARD}/{len(chosen)} pictures, {rate * 1000:.0f} ms each", file=sys.stderr, flush=True
+                f"{min(shard_start + SHARD, len(chosen))}/{len(chosen)} pictures, {rate * 1000:.0f} ms each",
+                file=sys.stderr,
+                flush=True,
             )
     return index
 
