@@ -31,7 +31,7 @@ FOLD_SEED = 0
 MEMBERS = {
     # the whole picture scaled down (its centre square), the taps' means and spatial standard deviations
     "lite0_whole": Recipe("lite0_224_crop_taps_std"),
-    "lite0_native": Recipe("lite0_224_native_taps"),  # three squares at the picture's own pixel scale
+    "lite0_native": Recipe("lite0_224_native_taps_std"),  # three squares at the picture's own pixel scale
 }
 
 
