@@ -11,6 +11,9 @@ import sys
 
 
 def main() -> int:
+    from bot.aiogram_import import import_aiogram
+
+    import_aiogram()  # before anything imports aiogram: its validators are built on first use (start-up time)
     if sys.argv[1:2] == ["feedback-export"]:
         from bot.feedback_export import main as export
 

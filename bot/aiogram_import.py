@@ -10,8 +10,10 @@ can resolve every annotation whenever a validator is first needed, whoever needs
 resolves them in its own module). Each validator is then built on
 first use: ``Update``, with everything it nests, in about 0.1 s.
 
-``import_aiogram`` must run before anything imports ``aiogram``; ``bot/__init__.py`` calls it. If aiogram is
-already imported, or a future aiogram no longer makes that call, nothing changes.
+``import_aiogram`` must run before anything imports ``aiogram``: ``python -m bot`` calls it first
+(``bot/__main__.py``), and so does the test suite (``tests/conftest.py``). Importing other ``bot`` modules
+(the service layer, ``bot.analysis``) still does not import aiogram. If aiogram is already imported, or a
+future aiogram no longer makes that call, nothing changes.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.aiogram_import import import_aiogram
+
+import_aiogram()  # as `python -m bot` does, so the in-process bot tests run on aiogram's deferred validators
+
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 

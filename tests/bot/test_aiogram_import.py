@@ -32,6 +32,8 @@ UPDATE = {
     },
 }
 
+DEFER = "from bot.aiogram_import import import_aiogram; import_aiogram()"
+
 PARSE = """
 import json, sys
 {setup}
@@ -57,7 +59,7 @@ def run(code: str, *args: str) -> str:
 
 
 def test_deferred_import_parses_like_aiogram_own():
-    deferred = run(PARSE.format(setup="import bot"), json.dumps(UPDATE))
+    deferred = run(PARSE.format(setup=DEFER), json.dumps(UPDATE))
     eager = run(PARSE.format(setup=""), json.dumps(UPDATE))
     assert json.loads(deferred) == json.loads(eager)
     assert json.loads(deferred)["update"]["message"]["reply_to_message"]["document"]["file_id"] == "c"
@@ -65,8 +67,8 @@ def test_deferred_import_parses_like_aiogram_own():
 
 def test_every_deferred_aiogram_model_builds():
     code = """
-import bot
-from bot.aiogram_import import aiogram_models
+from bot.aiogram_import import aiogram_models, import_aiogram
+import_aiogram()
 deferred = [model for model in aiogram_models() if not model.__pydantic_complete__]
 failed = []
 for model in deferred:
