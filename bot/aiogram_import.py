@@ -32,7 +32,7 @@ def import_aiogram() -> bool:
     if "aiogram.types" in sys.modules:
         return False
     original = BaseModel.__dict__["model_rebuild"]
-    namespaces: list[dict[str, Any]] = []
+    types_namespace: dict[str, Any] = {}
 
     def remember_namespace(
         cls: type[BaseModel],
@@ -43,7 +43,7 @@ def import_aiogram() -> bool:
         _types_namespace: dict[str, Any] | None = None,
     ) -> bool | None:
         if _types_namespace is not None and not force and cls.__module__.startswith(_AIOGRAM):
-            namespaces.append(_types_namespace)
+            types_namespace.update(_types_namespace)
             return None
         return original.__func__(
             cls,
@@ -59,11 +59,8 @@ def import_aiogram() -> bool:
         import aiogram_dialog  # noqa: F401  (subclasses Update: its module needs the names too)
     finally:
         BaseModel.model_rebuild = original  # type: ignore[method-assign]
-    if not namespaces:
+    if not types_namespace:
         return False
-    types_namespace: dict[str, Any] = {}
-    for namespace in namespaces:
-        types_namespace.update(namespace)
     for module_name in {model.__module__ for model in aiogram_models()}:
         module_globals = vars(sys.modules[module_name])
         for name, value in types_namespace.items():

@@ -28,9 +28,9 @@ from ensemble.onnx_files import sha256
 
 FOLD_SEED = 0
 # The shipped members: chosen by out-of-fold results on unseen sources (README, "How the members were chosen").
+# Both read their eight taps' spatial means and standard deviations.
 MEMBERS = {
-    # the whole picture scaled down (its centre square), the taps' means and spatial standard deviations
-    "lite0_whole": Recipe("lite0_224_crop_taps_std"),
+    "lite0_whole": Recipe("lite0_224_crop_taps_std"),  # the whole picture scaled down (its centre square)
     "lite0_native": Recipe("lite0_224_native_taps_std"),  # three squares at the picture's own pixel scale
 }
 
