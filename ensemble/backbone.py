@@ -92,6 +92,28 @@ def _relu6(name: str) -> layers.ReLU:
     return layers.ReLU(max_value=6.0, name=name)
 
 
+INPUT_FILTERS = ("none", "highpass")
+# The residual's typical amplitude (a few grey levels) times this fills the normalised range; a larger swing is
+# an edge and is clipped, so the network sees noise and fine texture more than the picture's objects.
+HIGHPASS_GAIN = 4.0
+
+
+def filtered(pixels, input_filter: str):
+    """``pixels`` (normalised, NHWC) as the network reads them.
+
+    ``highpass``: each pixel minus the mean of its 3x3 neighbourhood (the border mirrored), times
+    ``HIGHPASS_GAIN``, clipped to [-1, 1]: what a camera's sensor noise and a generator's upsampling leave,
+    with the content mostly gone.
+    """
+    if input_filter == "none":
+        return pixels
+    if input_filter != "highpass":
+        raise ValueError(f"input_filter must be one of {INPUT_FILTERS}, got {input_filter!r}")
+    padded = keras.ops.pad(pixels, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    blurred = layers.AveragePooling2D(3, strides=1, padding="valid", name="highpass_blur")(padded)
+    return keras.ops.clip(HIGHPASS_GAIN * (pixels - blurred), -1.0, 1.0)
+
+
 def build_lite(
     variant_name: str,
     input_size: int | None = None,
@@ -100,6 +122,7 @@ def build_lite(
     drop_connect_rate: float = 0.2,
     classifier_activation: str | None = "softmax",
     name: str | None = None,
+    input_filter: str = "none",
 ) -> keras.Model:
     """Build an EfficientNet-Lite network with fresh weights.
 
@@ -111,6 +134,8 @@ def build_lite(
         drop_connect_rate: largest stochastic-depth rate, reached by the last block.
         classifier_activation: activation of the final dense layer.
         name: model name.
+        input_filter: ``none``, or ``highpass``: the network reads the picture's fine detail (``highpass``)
+            instead of the picture; the filter is part of the model, so training and serving share it.
 
     Returns:
         A Keras model taking float pixels already normalised by ``PIXEL_MEAN``
@@ -119,7 +144,8 @@ def build_lite(
     variant = VARIANTS[variant_name]
     size = input_size or variant.native_size
     inputs = keras.Input((size, size, 3), name="pixels")
-    x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = filtered(inputs, input_filter)
+    x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
     x = _bn("stem_bn")(x)
     x = _relu6("stem_activation")(x)
 

@@ -48,6 +48,7 @@ def build_classifier(
     name: str | None = None,
     taps: tuple[str, ...] | list[str] = (TOP,),
     pooling: str = "mean",
+    input_filter: str = "none",
 ) -> keras.Model:
     """A binary REAL/FAKE classifier that outputs one logit (positive = FAKE).
 
@@ -59,8 +60,11 @@ def build_classifier(
         taps: the layers whose spatial averages the final dense layer reads, ending with ``top_activation``;
             more than the top gives the head the low-level statistics of earlier stages too.
         pooling: ``mean``, or ``mean_std`` for the taps' spatial standard deviations too (``pooled_taps``).
+        input_filter: what the backbone reads, ``none`` (the picture) or ``highpass`` (``backbone.filtered``).
     """
-    model = build_lite(variant, input_size=input_size, classes=1, classifier_activation=None, name=name)
+    model = build_lite(
+        variant, input_size=input_size, classes=1, classifier_activation=None, name=name, input_filter=input_filter
+    )
     if imagenet:
         load_imagenet_weights(model, variant, include_top=False)
     taps = tuple(taps)
@@ -111,7 +115,7 @@ def load_member(weights_dir: str | Path, spec: dict) -> keras.Model:
     if "head_file" in spec:
         model = build_classifier(
             spec["backbone"], spec["input_size"], imagenet=True, name=spec["name"], taps=spec.get("taps", (TOP,)),
-            pooling=spec.get("pooling", "mean"),
+            pooling=spec.get("pooling", "mean"), input_filter=spec.get("input_filter", "none"),
         )  # fmt: skip
         with np.load(Path(weights_dir) / spec["head_file"]) as head:
             model.get_layer("predictions").set_weights(

@@ -55,6 +55,7 @@ class BackboneView:
     policy: str
     taps: tuple[str, ...] = ("top_activation",)
     pooling: str = "mean"  # "mean_std": each tap's spatial standard deviation too, after all the means
+    input_filter: str = "none"  # "highpass": the backbone reads the picture's fine detail (backbone.filtered)
 
 
 # The ReLU6 activations that open each stage, where low-level (pixel-scale) statistics still live, and the top.
@@ -77,6 +78,7 @@ BACKBONE_VIEWS = (
     BackboneView("lite0_224_native_taps", "lite0", 224, "native", LITE0_TAPS),
     BackboneView("lite0_224_crop_taps_std", "lite0", 224, "crop", LITE0_TAPS, "mean_std"),
     BackboneView("lite0_224_native_taps_std", "lite0", 224, "native", LITE0_TAPS, "mean_std"),
+    BackboneView("lite0_224_native_highpass_std", "lite0", 224, "native", LITE0_TAPS, "mean_std", "highpass"),
 )
 
 
@@ -122,7 +124,7 @@ def feature_runner(spec: BackboneView, threads: int = 2):
 
     from ensemble.classifier import build_classifier, pooled_taps
 
-    model = build_classifier(spec.backbone, spec.input_size, name=spec.name)
+    model = build_classifier(spec.backbone, spec.input_size, name=spec.name, input_filter=spec.input_filter)
     pooled = keras.Model(model.input, pooled_taps(model, spec.taps, spec.pooling))
     signature = (tf.TensorSpec((None, spec.input_size, spec.input_size, 3), tf.float32, name="pictures"),)
 

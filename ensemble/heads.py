@@ -7,7 +7,10 @@ recipes can be compared over several fold seeds, by how they do on sources they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
@@ -175,6 +178,26 @@ def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.nda
         head = fit_head(features[fit], data.label[fit], weights[fit], recipe.l2)
         held = data.fold == fold
         logits[held] = head.logits(features[held])
+    return logits
+
+
+def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None, tag: dict) -> np.ndarray:
+    """``out_of_fold``, kept in ``memo`` (a folder; None: not kept) under a hash of ``tag`` (what picks the rows:
+    the cache's data hashes, the views and the fold seed) and the recipe, so that ``train`` and
+    ``ensemble.selection`` fit each recipe's folds once per fold seed, whichever runs first."""
+    if memo is None:
+        return out_of_fold(data, recipe)
+    digest = hashlib.sha256()  # what the fits read, so a re-cached view or other rows never reuse old logits
+    for array in (data.features[recipe.backbone_view], data.label, data.fold, data.view.astype("U")):
+        digest.update(np.ascontiguousarray(array).data)
+    key = json.dumps({"tag": tag, "recipe": asdict(recipe), "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)
+    path = Path(memo) / f"{recipe.backbone_view}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    logits = out_of_fold(data, recipe)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path.with_suffix(".tmp.npy"), logits)
+    path.with_suffix(".tmp.npy").replace(path)  # a run cut while writing leaves no half file under the key
     return logits
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ensemble import calibration, metrics
 from ensemble.features import load_cache
-from ensemble.heads import UNSEEN_SOURCES, Recipe, held_out_groups, out_of_fold, training_set
+from ensemble.heads import UNSEEN_SOURCES, Recipe, held_out_groups, remembered_out_of_fold, training_set
 
 BASE = {
     "lite0_crop": Recipe("lite0_224_crop"),
@@ -32,6 +32,7 @@ BASE = {
     "lite0_native_taps": Recipe("lite0_224_native_taps"),
     "lite0_crop_taps_std": Recipe("lite0_224_crop_taps_std"),
     "lite0_native_taps_std": Recipe("lite0_224_native_taps_std"),
+    "lite0_highpass_std": Recipe("lite0_224_native_highpass_std"),
 }
 
 
@@ -46,6 +47,9 @@ COMBOS = (
     ("lite0_crop_taps_std", "lite0_native_taps_std"),
     ("lite0_crop_taps_std", "lite0_native_taps"),
     ("lite0_crop_taps", "lite0_native_taps_std"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std"),
+    ("lite0_crop_taps_std", "lite0_highpass_std"),
+    ("lite0_native_taps_std", "lite0_highpass_std"),
 )
 
 
@@ -116,16 +120,19 @@ def run(cache: str, seeds: list[int], names: list[str] | None = None) -> dict:
             f"../shared/datasets/real-vs-ai ../pool --out {cache} --views {' '.join(missing)}`"
         )
     rows, arrays = load_cache(cache, needed)
+    data_hashes = json.loads((Path(cache) / "index.json").read_text())["data_manifest_sha256"]
     results: dict[str, list[dict]] = {}
     member_logits: dict[int, dict[str, np.ndarray]] = {}
     for seed in seeds:
-        data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
+        train_views = ("telegram", "small")
+        data = training_set(rows, arrays, train_views, fold_seed=seed)
+        memo_tag = {"data": data_hashes, "views": train_views, "fold_seed": seed}
         judged = data.view == "telegram"
         labels, sources, sizes = data.label[judged], data.source[judged], data.long_side[judged]
         groups = data.group[judged]
         member_logits[seed] = {}
         for name, recipe in recipes.items():
-            logits = out_of_fold(data, recipe)[judged]
+            logits = remembered_out_of_fold(data, recipe, Path(cache) / "oof", memo_tag)[judged]
             member_logits[seed][name] = logits
             results.setdefault(name, []).append(scored(logits, labels, sources, sizes, groups))
         for combo in COMBOS:

@@ -38,3 +38,33 @@ def test_a_wrong_layout_fails_loudly():
     model = build_lite("lite0")
     with pytest.raises(ValueError, match="shapes|no layer"):
         load_imagenet_weights(model, "lite2")
+
+
+def test_the_highpass_input_keeps_fine_detail_and_drops_flat_regions():
+    import keras
+
+    from ensemble.backbone import HIGHPASS_GAIN, filtered
+
+    pixels = keras.Input((8, 8, 3))
+    highpass = keras.Model(pixels, filtered(pixels, "highpass"))
+    flat = np.full((1, 8, 8, 3), 0.3, np.float32)
+    assert np.abs(np.asarray(highpass(flat))).max() < 1e-6  # no detail, nothing left
+    dot = flat.copy()
+    dot[0, 4, 4, :] += 0.09
+    seen = np.asarray(highpass(dot))[0]
+    assert np.isclose(seen[4, 4, 0], HIGHPASS_GAIN * 0.09 * 8 / 9, atol=1e-5)  # the pixel minus its 3x3 mean
+    assert np.isclose(seen[3, 4, 0], -HIGHPASS_GAIN * 0.09 / 9, atol=1e-5)
+    assert abs(seen[0, 0, 0]) < 1e-6 and abs(seen[7, 7, 0]) < 1e-6  # far from the dot
+    edge = flat.copy()
+    edge[0, :, 4:, :] = -0.9  # a strong edge: clipped, so objects do not swamp the noise
+    assert np.asarray(highpass(edge)).max() == 1.0 and np.asarray(highpass(edge)).min() == -1.0
+    with pytest.raises(ValueError, match="input_filter"):
+        filtered(pixels, "sharpen")
+
+
+def test_a_highpass_member_loads_every_imagenet_weight():
+    from ensemble.classifier import build_classifier
+
+    model = build_classifier("lite0", 64, taps=("block3_expand_activation", "top_activation"), input_filter="highpass")
+    assert model.get_layer("highpass_blur") is not None
+    assert model.output.shape == (None, 1)

@@ -102,3 +102,22 @@ def test_held_out_groups_are_the_test_groups_no_training_row_comes_from(tmp_path
     (weights / "manifest.json").write_text(json.dumps({"data": {"data_sets": {"pool": "other"}}}))
     with pytest.raises(MissingViews, match="other data"):
         write_manifest(str(weights), str(cache), table, "")
+
+
+def test_remembered_out_of_fold_logits_are_reused_only_for_the_same_rows_and_recipe(tmp_path, monkeypatch):
+    import ensemble.heads as heads
+
+    data = _data()
+    recipe = Recipe("f", views=("telegram",))
+    tag = {"data": "hash", "fold_seed": 0}
+    first = heads.remembered_out_of_fold(data, recipe, tmp_path, tag)
+    fits = []
+    monkeypatch.setattr(heads, "out_of_fold", lambda d, r: fits.append(r) or out_of_fold(d, r))
+    assert np.array_equal(heads.remembered_out_of_fold(data, recipe, tmp_path, tag), first)
+    assert fits == []  # read back, not fitted again
+    heads.remembered_out_of_fold(data, Recipe("f", views=("telegram",), l2=1.0), tmp_path, tag)
+    data.features["f"] = data.features["f"] + 1.0  # the view cached again, with other features
+    heads.remembered_out_of_fold(data, recipe, tmp_path, tag)
+    heads.remembered_out_of_fold(data, recipe, tmp_path, tag | {"fold_seed": 1})
+    assert len(fits) == 3
+    assert len(list(tmp_path.glob("*.npy"))) == 4 and not list(tmp_path.glob("*.tmp.npy"))
