@@ -28,7 +28,11 @@ import numpy as np
 
 from ensemble.onnx_files import SHIPPED, SIDECAR, sha256, source_of
 
-MAX_P_FAKE_DIFFERENCE = 1e-4
+# p_fake reaches users as a whole percent; the graphs may differ from TensorFlow by a fifth of that step, and
+# no verdict may change. (1e-4 until the high-pass member: its head weighs the mean of the first layer heavily,
+# and on tiny pictures scaled up to 224 px, where almost no detail is left, float32 rounding in the
+# convolutions moves its logit by up to 0.04; p_fake by up to 1e-3.)
+MAX_P_FAKE_DIFFERENCE = 2e-3
 MAX_MAP_DIFFERENCE = 1e-3  # of the map's largest value
 OPSET = 17
 GRAPH = "logits+gradcam v3 (view groups)"  # what the graphs compute; a change needs a new --check

@@ -50,6 +50,7 @@ COMBOS = (
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std"),
     ("lite0_crop_taps_std", "lite0_highpass_std"),
     ("lite0_native_taps_std", "lite0_highpass_std"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only"),
 )
 
 
@@ -66,6 +67,7 @@ def variants() -> dict[str, Recipe]:
         "lite0_native_taps l2=1e-1": replace(BASE["lite0_native_taps"], l2=1e-1),
         "lite0_native_taps l2=1": replace(BASE["lite0_native_taps"], l2=1.0),
         "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
+        "lite0_highpass_std telegram-only": replace(BASE["lite0_highpass_std"], views=("telegram",)),
     }
 
 

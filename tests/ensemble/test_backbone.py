@@ -62,9 +62,14 @@ def test_the_highpass_input_keeps_fine_detail_and_drops_flat_regions():
         filtered(pixels, "sharpen")
 
 
-def test_a_highpass_member_loads_every_imagenet_weight():
+def test_a_highpass_member_reads_the_filtered_picture_inside_its_graph():
     from ensemble.classifier import build_classifier
 
-    model = build_classifier("lite0", 64, taps=("block3_expand_activation", "top_activation"), input_filter="highpass")
-    assert model.get_layer("highpass_blur") is not None
-    assert model.output.shape == (None, 1)
+    taps = ("block3_expand_activation", "top_activation")
+    plain = build_classifier("lite0", 64, taps=taps)
+    highpass = build_classifier("lite0", 64, taps=taps, input_filter="highpass")  # every ImageNet weight loaded
+    highpass.get_layer("predictions").set_weights(plain.get_layer("predictions").get_weights())
+    flat = np.full((1, 64, 64, 3), 0.4, np.float32)
+    # a flat picture has no detail: the highpass member sees zeros, whatever the picture's colour
+    assert np.allclose(np.asarray(highpass(flat)), np.asarray(plain(np.zeros_like(flat))), atol=1e-5)
+    assert not np.allclose(np.asarray(plain(flat)), np.asarray(plain(np.zeros_like(flat))), atol=1e-3)
