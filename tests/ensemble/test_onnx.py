@@ -94,7 +94,12 @@ def test_onnx_runtime_gives_tensorflows_verdicts(onnx_dir):
     pictures = [photo_like(640, 480, seed) for seed in range(3)] + [photo_like(300, 900, 7)]
     ours = tf_detector.member_logits(pictures)
     theirs = onnx_detector.member_logits(pictures)
-    assert np.abs(ours - theirs).max() < 1e-3
+    gaps = np.abs(ours - theirs).max(axis=0)
+    high_pass = [spec.get("input_filter") == "highpass" for spec in tf_detector.manifest["members"]]
+    # float32 rounding: 1e-3 for members that read the picture; the high-pass member's head weighs the first
+    # layer's mean heavily (onnx_export.MAX_P_FAKE_DIFFERENCE says why), so it moves up to 0.04 on a tiny
+    # upscaled picture and about 1e-3 on these
+    assert all(gap < (1e-2 if filtered else 1e-3) for gap, filtered in zip(gaps, high_pass))
     for picture in pictures:
         a, b = tf_detector.judge(picture), onnx_detector.judge(picture)
         assert abs(a.p_fake - b.p_fake) <= MAX_P_FAKE_DIFFERENCE and a.verdict == b.verdict
