@@ -63,16 +63,14 @@ def build(
     views = sorted({recipe.backbone_view for recipe in members.values()})
     index = build_cache(data_dirs, Path(features_dir), [_spec(name) for name in views])
     rows, arrays = load_cache(features_dir, views)
-    train_views = ("telegram", "small")
-    data = training_set(rows, arrays, train_views, fold_seed=FOLD_SEED)
-    memo_tag = {"data": index["data_manifest_sha256"], "views": train_views, "fold_seed": FOLD_SEED}
+    data = training_set(rows, arrays, ("telegram", "small"), fold_seed=FOLD_SEED)
     judged = data.view == "telegram"
     labels, sources = data.label[judged], data.source[judged]
     groups = data.group[judged]
     oof_logits, specs = {}, []
     for name, recipe in members.items():
         started = time.time()
-        logits = remembered_out_of_fold(data, recipe, Path(features_dir) / "oof", memo_tag)[judged]
+        logits = remembered_out_of_fold(data, recipe, Path(features_dir) / "oof")[judged]
         head = fit_full(data, recipe)
         seconds = time.time() - started
         oof_logits[name] = logits

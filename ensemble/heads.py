@@ -181,16 +181,16 @@ def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.nda
     return logits
 
 
-def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None, tag: dict) -> np.ndarray:
-    """``out_of_fold``, kept in ``memo`` (a folder; None: not kept) under a hash of ``tag`` (what picks the rows:
-    the cache's data hashes, the views and the fold seed) and the recipe, so that ``train`` and
-    ``ensemble.selection`` fit each recipe's folds once per fold seed, whichever runs first."""
+def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None) -> np.ndarray:
+    """``out_of_fold``, kept in ``memo`` (a folder; None: not kept) under a hash of the recipe and of what its
+    fits read (features, labels, folds, views), so that ``train`` and ``ensemble.selection`` fit each recipe's
+    folds once per fold seed, whichever runs first, and a re-cached view never reuses old logits."""
     if memo is None:
         return out_of_fold(data, recipe)
-    digest = hashlib.sha256()  # what the fits read, so a re-cached view or other rows never reuse old logits
+    digest = hashlib.sha256()
     for array in (data.features[recipe.backbone_view], data.label, data.fold, data.view.astype("U")):
         digest.update(np.ascontiguousarray(array).data)
-    key = json.dumps({"tag": tag, "recipe": asdict(recipe), "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)
+    key = json.dumps({"recipe": asdict(recipe), "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)
     path = Path(memo) / f"{recipe.backbone_view}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
     if path.is_file():
         return np.load(path)

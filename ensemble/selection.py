@@ -122,19 +122,16 @@ def run(cache: str, seeds: list[int], names: list[str] | None = None) -> dict:
             f"../shared/datasets/real-vs-ai ../pool --out {cache} --views {' '.join(missing)}`"
         )
     rows, arrays = load_cache(cache, needed)
-    data_hashes = json.loads((Path(cache) / "index.json").read_text())["data_manifest_sha256"]
     results: dict[str, list[dict]] = {}
     member_logits: dict[int, dict[str, np.ndarray]] = {}
     for seed in seeds:
-        train_views = ("telegram", "small")
-        data = training_set(rows, arrays, train_views, fold_seed=seed)
-        memo_tag = {"data": data_hashes, "views": train_views, "fold_seed": seed}
+        data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
         judged = data.view == "telegram"
         labels, sources, sizes = data.label[judged], data.source[judged], data.long_side[judged]
         groups = data.group[judged]
         member_logits[seed] = {}
         for name, recipe in recipes.items():
-            logits = remembered_out_of_fold(data, recipe, Path(cache) / "oof", memo_tag)[judged]
+            logits = remembered_out_of_fold(data, recipe, Path(cache) / "oof")[judged]
             member_logits[seed][name] = logits
             results.setdefault(name, []).append(scored(logits, labels, sources, sizes, groups))
         for combo in COMBOS:

@@ -109,15 +109,15 @@ def test_remembered_out_of_fold_logits_are_reused_only_for_the_same_rows_and_rec
 
     data = _data()
     recipe = Recipe("f", views=("telegram",))
-    tag = {"data": "hash", "fold_seed": 0}
-    first = heads.remembered_out_of_fold(data, recipe, tmp_path, tag)
+    first = heads.remembered_out_of_fold(data, recipe, tmp_path)
     fits = []
     monkeypatch.setattr(heads, "out_of_fold", lambda d, r: fits.append(r) or out_of_fold(d, r))
-    assert np.array_equal(heads.remembered_out_of_fold(data, recipe, tmp_path, tag), first)
+    assert np.array_equal(heads.remembered_out_of_fold(data, recipe, tmp_path), first)
     assert fits == []  # read back, not fitted again
-    heads.remembered_out_of_fold(data, Recipe("f", views=("telegram",), l2=1.0), tmp_path, tag)
+    heads.remembered_out_of_fold(data, Recipe("f", views=("telegram",), l2=1.0), tmp_path)
     data.features["f"] = data.features["f"] + 1.0  # the view cached again, with other features
-    heads.remembered_out_of_fold(data, recipe, tmp_path, tag)
-    heads.remembered_out_of_fold(data, recipe, tmp_path, tag | {"fold_seed": 1})
+    heads.remembered_out_of_fold(data, recipe, tmp_path)
+    data.fold = np.roll(data.fold, 1)  # another fold seed
+    heads.remembered_out_of_fold(data, recipe, tmp_path)
     assert len(fits) == 3
     assert len(list(tmp_path.glob("*.npy"))) == 4 and not list(tmp_path.glob("*.tmp.npy"))
