@@ -29,6 +29,7 @@ from ensemble.heads import (
     Recipe,
     fit_full,
     held_out_groups,
+    memo_file,
     remembered_out_of_fold,
     training_set,
 )
@@ -69,8 +70,10 @@ def build(
     groups = data.group[judged]
     oof_logits, specs = {}, []
     for name, recipe in members.items():
+        memo = Path(features_dir) / "oof"
+        remembered = memo_file(data, recipe, memo).is_file()
         started = time.time()
-        logits = remembered_out_of_fold(data, recipe, Path(features_dir) / "oof")[judged]
+        logits = remembered_out_of_fold(data, recipe, memo)[judged]
         head = fit_full(data, recipe)
         seconds = time.time() - started
         oof_logits[name] = logits
@@ -96,9 +99,12 @@ def build(
                 "train_rows": int(fitted_rows.sum()),
                 "train_pictures": int(len(np.unique(data.picture[fitted_rows]))),
                 "train_seconds": round(seconds, 1),
+                # True: an earlier run (train or ensemble.selection) fitted the folds; the seconds are the full fit's
+                "out_of_fold_remembered": remembered,
             }
         )
-        print(f"{name}: {seconds:.0f} s for {FOLDS} folds and the full fit", file=sys.stderr)
+        folds = f"{FOLDS} folds remembered from {memo}" if remembered else f"{FOLDS} folds"
+        print(f"{name}: {seconds:.0f} s for {folds} and the full fit", file=sys.stderr)
     mean = np.mean([oof_logits[name] for name in members], axis=0)
     fitted = calibration.fit_from_out_of_fold({"logit": mean, "label": labels, "source": sources})
     band = calibration.band_of(fitted["unsure"])

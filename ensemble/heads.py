@@ -181,17 +181,22 @@ def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.nda
     return logits
 
 
-def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None) -> np.ndarray:
-    """``out_of_fold``, kept in ``memo`` (a folder; None: not kept) under a hash of the recipe and of what its
-    fits read (features, labels, folds, views), so that ``train`` and ``ensemble.selection`` fit each recipe's
-    folds once per fold seed, whichever runs first, and a re-cached view never reuses old logits."""
-    if memo is None:
-        return out_of_fold(data, recipe)
+def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
+    """Where ``remembered_out_of_fold`` keeps a recipe's logits: named by a hash of the recipe and of what its
+    fits read (features, labels, folds, views), so that a re-cached view never reuses old logits."""
     digest = hashlib.sha256()
     for array in (data.features[recipe.backbone_view], data.label, data.fold, data.view.astype("U")):
         digest.update(np.ascontiguousarray(array).data)
     key = json.dumps({"recipe": asdict(recipe), "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)
-    path = Path(memo) / f"{recipe.backbone_view}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+    return Path(memo) / f"{recipe.backbone_view}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+
+
+def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None) -> np.ndarray:
+    """``out_of_fold``, kept in ``memo`` (a folder; None: not kept; see ``memo_file``), so that ``train`` and
+    ``ensemble.selection`` fit each recipe's folds once per fold seed, whichever runs first."""
+    if memo is None:
+        return out_of_fold(data, recipe)
+    path = memo_file(data, recipe, memo)
     if path.is_file():
         return np.load(path)
     logits = out_of_fold(data, recipe)

@@ -82,12 +82,17 @@ def test_the_keras_members_load_and_judge_with_their_own_views(built):
     assert abs(float(pooled @ head["kernel"] + head["bias"]) - logits[0, 1]) < 1e-3
 
 
-def test_the_cache_is_reused_and_calibrate_refits_from_the_saved_logits(built, tiny_pool):
-    out, features, _manifest = built
+def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logits(built, tiny_pool):
+    out, features, first = built
     shards = {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")}
+    saved_crop = np.load(out / "oof_predictions.npz")["member/crop"]
     assert {path.parent.name for path in shards} == {"lite0_224_crop", "lite0_224_native"}
-    build([str(tiny_pool)], str(out), str(features), members={"crop": Recipe("lite0_224_crop")})
+    assert not any(member["out_of_fold_remembered"] for member in first["members"])
+    again = build([str(tiny_pool)], str(out), str(features), members={"crop": Recipe("lite0_224_crop")})
     assert {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")} == shards
+    # the first build's folds are read back, and the manifest says so (its seconds are then the full fit's)
+    assert again["members"][0]["out_of_fold_remembered"]
+    assert np.array_equal(np.load(out / "oof_predictions.npz")["member/crop"], saved_crop)
     result = subprocess.run(
         [sys.executable, "-m", "ensemble", "calibrate", "--weights", str(out)],
         cwd=ROOT,
