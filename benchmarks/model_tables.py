@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ensemble.calibration import band_of
+
 COLUMNS = (
     ("n", "n", "{:d}"),
     ("logloss", "logloss", "{:.3f}"),
@@ -58,6 +60,11 @@ def test_tables(report_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+def band_line(manifest: dict) -> str:
+    real_edge, fake_edge = band_of(manifest["unsure"])
+    return f"UNSURE band: REAL when p <= {real_edge:.2f}, FAKE when p >= {fake_edge:.2f}."
+
+
 def oof_tables(manifest: dict) -> str:
     members = {member["name"]: member["oof_metrics"]["overall"] for member in manifest["members"]}
     members["ensemble"] = manifest["oof_metrics"]["overall"]
@@ -75,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reports", nargs="*", help="folders written by `python -m ensemble evaluate --report`")
     parser.add_argument("--weights", default="weights")
     args = parser.parse_args(argv)
-    print(oof_tables(json.loads((Path(args.weights) / "manifest.json").read_text())))
+    manifest = json.loads((Path(args.weights) / "manifest.json").read_text())
+    print(band_line(manifest) + "\n")
+    print(oof_tables(manifest))
     for folder in args.reports:
         print("\n" + test_tables(Path(folder)))
     return 0
