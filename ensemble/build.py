@@ -41,7 +41,9 @@ FOLD_SEED = 0
 MEMBERS = {
     "lite0_whole": Recipe("lite0_224_crop_taps_std"),  # the whole picture scaled down (its centre square)
     "lite0_native": Recipe("lite0_224_native_taps_std"),  # three squares at the picture's own pixel scale
-    "lite0_highpass": Recipe("lite0_224_native_highpass_std"),  # the same squares' fine detail (high-pass)
+    # the same squares' fine detail (high-pass), fitted on the telegram view only: the small view, scaled
+    # down and re-compressed, has other fine detail than users' photos
+    "lite0_highpass": Recipe("lite0_224_native_highpass_std", views=("telegram",)),
 }
 
 

@@ -51,6 +51,7 @@ COMBOS = (
     ("lite0_crop_taps_std", "lite0_highpass_std"),
     ("lite0_native_taps_std", "lite0_highpass_std"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only l2=1e-2"),
 )
 
 
@@ -68,6 +69,7 @@ def variants() -> dict[str, Recipe]:
         "lite0_native_taps l2=1": replace(BASE["lite0_native_taps"], l2=1.0),
         "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
         "lite0_highpass_std telegram-only": replace(BASE["lite0_highpass_std"], views=("telegram",)),
+        "lite0_highpass_std telegram-only l2=1e-2": replace(BASE["lite0_highpass_std"], views=("telegram",), l2=1e-2),
     }
 
 
