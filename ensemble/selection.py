@@ -22,7 +22,7 @@ import numpy as np
 
 from ensemble import calibration, metrics
 from ensemble.features import load_cache
-from ensemble.heads import UNSEEN_SOURCES, Recipe, held_out_groups, remembered_out_of_fold, training_set
+from ensemble.heads import SHARES, UNSEEN_SOURCES, Recipe, held_out_groups, remembered_out_of_fold, training_set
 
 BASE = {
     "lite0_crop": Recipe("lite0_224_crop"),
@@ -52,6 +52,7 @@ COMBOS = (
     ("lite0_native_taps_std", "lite0_highpass_std"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only l2=1e-2"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only photos=0.24"),
 )
 
 
@@ -70,6 +71,9 @@ def variants() -> dict[str, Recipe]:
         "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
         "lite0_highpass_std telegram-only": replace(BASE["lite0_highpass_std"], views=("telegram",)),
         "lite0_highpass_std telegram-only l2=1e-2": replace(BASE["lite0_highpass_std"], views=("telegram",), l2=1e-2),
+        "lite0_highpass_std telegram-only photos=0.24": replace(
+            BASE["lite0_highpass_std"], views=("telegram",), shares=SHARES | {"photos": 0.24}
+        ),
     }
 
 
