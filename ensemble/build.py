@@ -30,7 +30,7 @@ from ensemble.heads import (
     fit_full,
     held_out_groups,
     memo_file,
-    remembered_out_of_fold,
+    read_or_fit_out_of_fold,
     training_set,
 )
 from ensemble.onnx_files import sha256
@@ -71,11 +71,12 @@ def build(
     labels, sources = data.label[judged], data.source[judged]
     groups = data.group[judged]
     oof_logits, specs = {}, []
+    memo = Path(features_dir) / "oof"
     for name, recipe in members.items():
-        memo = Path(features_dir) / "oof"
-        remembered = memo_file(data, recipe, memo).is_file()
+        kept = memo_file(data, recipe, memo)  # hashes the member's features: once
+        remembered = kept.is_file()
         started = time.time()
-        logits = remembered_out_of_fold(data, recipe, memo)[judged]
+        logits = read_or_fit_out_of_fold(kept, data, recipe)[judged]
         head = fit_full(data, recipe)
         seconds = time.time() - started
         oof_logits[name] = logits

@@ -191,12 +191,8 @@ def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
     return Path(memo) / f"{recipe.backbone_view}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 
-def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None) -> np.ndarray:
-    """``out_of_fold``, kept in ``memo`` (a folder; None: not kept; see ``memo_file``), so that ``train`` and
-    ``ensemble.selection`` fit each recipe's folds once per fold seed, whichever runs first."""
-    if memo is None:
-        return out_of_fold(data, recipe)
-    path = memo_file(data, recipe, memo)
+def read_or_fit_out_of_fold(path: Path, data: TrainingSet, recipe: Recipe) -> np.ndarray:
+    """The logits kept at ``path`` (a ``memo_file``), or ``out_of_fold`` fitted and kept there."""
     if path.is_file():
         return np.load(path)
     logits = out_of_fold(data, recipe)
@@ -204,6 +200,14 @@ def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None)
     np.save(path.with_suffix(".tmp.npy"), logits)
     path.with_suffix(".tmp.npy").replace(path)  # a run cut while writing leaves no half file under the key
     return logits
+
+
+def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None) -> np.ndarray:
+    """``out_of_fold``, kept in ``memo`` (a folder; None: not kept; see ``memo_file``), so that ``train`` and
+    ``ensemble.selection`` fit each recipe's folds once per fold seed, whichever runs first."""
+    if memo is None:
+        return out_of_fold(data, recipe)
+    return read_or_fit_out_of_fold(memo_file(data, recipe, memo), data, recipe)
 
 
 def fit_full(data: TrainingSet, recipe: Recipe) -> LinearHead:

@@ -60,6 +60,7 @@ def variants() -> dict[str, Recipe]:
     """The recipes compared: the backbone views, and one change at a time from the shipped ``lite0_whole``
     (``lite0_crop_taps``) and from the top-layer ``lite0_crop``."""
     shipped, top = BASE["lite0_crop_taps"], BASE["lite0_crop"]
+    highpass_telegram = replace(BASE["lite0_highpass_std"], views=("telegram",))
     return BASE | {
         "lite0_crop no-size-match": replace(top, match_sizes=False),
         "lite0_crop telegram-only": replace(top, views=("telegram",)),
@@ -69,11 +70,9 @@ def variants() -> dict[str, Recipe]:
         "lite0_native_taps l2=1e-1": replace(BASE["lite0_native_taps"], l2=1e-1),
         "lite0_native_taps l2=1": replace(BASE["lite0_native_taps"], l2=1.0),
         "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
-        "lite0_highpass_std telegram-only": replace(BASE["lite0_highpass_std"], views=("telegram",)),
-        "lite0_highpass_std telegram-only l2=1e-2": replace(BASE["lite0_highpass_std"], views=("telegram",), l2=1e-2),
-        "lite0_highpass_std telegram-only photos=0.24": replace(
-            BASE["lite0_highpass_std"], views=("telegram",), shares=SHARES | {"photos": 0.24}
-        ),
+        "lite0_highpass_std telegram-only": highpass_telegram,
+        "lite0_highpass_std telegram-only l2=1e-2": replace(highpass_telegram, l2=1e-2),
+        "lite0_highpass_std telegram-only photos=0.24": replace(highpass_telegram, shares=SHARES | {"photos": 0.24}),
     }
 
 
