@@ -17,6 +17,8 @@ from scipy.optimize import minimize
 
 from ensemble.calibration import sigmoid
 from ensemble.data import Sample, assign_folds
+from ensemble.features import BACKBONE_VIEWS
+from ensemble.lite_layout import VARIANTS, tap_width
 
 FOLDS = 5
 # Each source's share of the training weight (split evenly between its classes where it has both).
@@ -48,6 +50,22 @@ class Recipe:
     shares: dict = field(default_factory=lambda: dict(SHARES))
     match_sizes: bool = True
     group_power: float = 0.5  # within a source, a group of n pictures weighs n ** group_power in all
+    # tapped layers the head leaves out (their means and deviations get zero weight), e.g. ("top_activation",):
+    # the ImageNet top layer says most about what is in the picture, which differs between sources
+    skip_taps: tuple[str, ...] = ()
+
+
+def used_columns(recipe: Recipe) -> np.ndarray:
+    """Whether the head reads each feature of its view: the taps' means in order, then (``mean_std``) their
+    deviations in the same order; the taps in ``recipe.skip_taps`` are left out."""
+    view = next(spec for spec in BACKBONE_VIEWS if spec.name == recipe.backbone_view)
+    unknown = sorted(set(recipe.skip_taps) - set(view.taps))
+    if unknown:
+        raise ValueError(f"{view.name} taps no {unknown}")
+    kept = np.concatenate(
+        [np.full(tap_width(VARIANTS[view.backbone], tap), tap not in recipe.skip_taps) for tap in view.taps]
+    )
+    return np.tile(kept, 2) if view.pooling == "mean_std" else kept
 
 
 @dataclass
@@ -174,11 +192,25 @@ def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.nda
     logits = np.full(len(data.label), np.nan)
     for fold in range(folds):
         fit = in_views & (data.fold != fold)
-        weights = sample_weights(data, fit, recipe)
-        head = fit_head(features[fit], data.label[fit], weights[fit], recipe.l2)
+        head = _fit_rows(data, fit, recipe)
         held = data.fold == fold
         logits[held] = head.logits(features[held])
     return logits
+
+
+def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
+    """The head fitted on the rows in ``fit``; a skipped tap's features get zero weight."""
+    weights = sample_weights(data, fit, recipe)
+    features = data.features[recipe.backbone_view]
+    if not recipe.skip_taps:
+        return fit_head(features[fit], data.label[fit], weights[fit], recipe.l2)
+    used = used_columns(recipe)
+    if len(used) != features.shape[1]:
+        raise ValueError(f"{recipe.backbone_view}: {features.shape[1]} features cached, the taps make {len(used)}")
+    head = fit_head(features[np.ix_(fit, used)], data.label[fit], weights[fit], recipe.l2)
+    kernel = np.zeros(features.shape[1])
+    kernel[used] = head.kernel
+    return LinearHead(kernel=kernel, bias=head.bias)
 
 
 def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
@@ -187,7 +219,10 @@ def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
     digest = hashlib.sha256()
     for array in (data.features[recipe.backbone_view], data.label, data.fold, data.view.astype("U")):
         digest.update(np.ascontiguousarray(array).data)
-    key = json.dumps({"recipe": asdict(recipe), "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)
+    fields = asdict(recipe)
+    if not fields["skip_taps"]:
+        del fields["skip_taps"]  # recipes from before the field keep the logits already remembered
+    key = json.dumps({"recipe": fields, "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)
     return Path(memo) / f"{recipe.backbone_view}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 
@@ -212,9 +247,7 @@ def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None)
 
 def fit_full(data: TrainingSet, recipe: Recipe) -> LinearHead:
     """The shipped head: fitted on every training row of the recipe's views."""
-    fit = np.isin(data.view, recipe.views)
-    weights = sample_weights(data, fit, recipe)
-    return fit_head(data.features[recipe.backbone_view][fit], data.label[fit], weights[fit], recipe.l2)
+    return _fit_rows(data, np.isin(data.view, recipe.views), recipe)
 
 
 def held_out_groups(rows: list[dict]) -> list[str]:

@@ -53,7 +53,17 @@ COMBOS = (
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only l2=1e-2"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only photos=0.24"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only no-top"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std no-top", "lite0_highpass_std telegram-only"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std no-top", "lite0_highpass_std telegram-only no-top"),
+    ("lite0_crop_taps_std no-top", "lite0_native_taps_std", "lite0_highpass_std telegram-only"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only"),
+    ("lite0_crop_taps_std no-top", "lite0_native_taps_std no-top", "lite0_highpass_std telegram-only no-top"),
 )
+
+
+# the last two tapped layers: what the picture shows more than how its pixels were made
+LATE_TAPS = ("block15_expand_activation", "top_activation")
 
 
 def variants() -> dict[str, Recipe]:
@@ -73,6 +83,10 @@ def variants() -> dict[str, Recipe]:
         "lite0_highpass_std telegram-only": highpass_telegram,
         "lite0_highpass_std telegram-only l2=1e-2": replace(highpass_telegram, l2=1e-2),
         "lite0_highpass_std telegram-only photos=0.24": replace(highpass_telegram, shares=SHARES | {"photos": 0.24}),
+        "lite0_highpass_std telegram-only no-top": replace(highpass_telegram, skip_taps=("top_activation",)),
+        "lite0_native_taps_std no-top": replace(BASE["lite0_native_taps_std"], skip_taps=("top_activation",)),
+        "lite0_crop_taps_std no-top": replace(BASE["lite0_crop_taps_std"], skip_taps=("top_activation",)),
+        "lite0_native_taps_std no-late": replace(BASE["lite0_native_taps_std"], skip_taps=LATE_TAPS),
     }
 
 

@@ -5,6 +5,8 @@ import pytest
 from PIL import Image
 
 from ensemble.backbone import VARIANTS, block_plan, build_lite, load_imagenet_weights
+from ensemble.features import LITE0_TAPS
+from ensemble.lite_layout import tap_width
 from ensemble.preprocess import model_inputs
 
 ESPRESSO = 967
@@ -32,6 +34,15 @@ def test_lite_scaling_keeps_stem_head_and_end_stages():
     assert lite2[-1]["filters_out"] == 352  # 320 * 1.1, rounded to 8
     assert len(lite2) == 1 + 3 + 3 + 4 + 4 + 5 + 1
     assert len(block_plan(VARIANTS["lite0"])) == 16
+
+
+@pytest.mark.parametrize("variant", ["lite0", "lite2"])
+def test_tap_widths_without_keras_are_the_built_layers_widths(variant):
+    model = build_lite(variant)
+    for tap in LITE0_TAPS:
+        assert tap_width(VARIANTS[variant], tap) == model.get_layer(tap).output.shape[-1]
+    with pytest.raises(ValueError, match="no layer"):
+        tap_width(VARIANTS[variant], "block0_expand_activation")  # the first block does not expand
 
 
 def test_a_wrong_layout_fails_loudly():

@@ -1,8 +1,9 @@
 """Linear heads on cached features: the fit, the sample weights and out-of-fold logits that never leak."""
 
 import numpy as np
+import pytest
 
-from ensemble.heads import SIZE_BINS, Recipe, TrainingSet, fit_head, out_of_fold, sample_weights
+from ensemble.heads import SIZE_BINS, Recipe, TrainingSet, fit_full, fit_head, out_of_fold, sample_weights, used_columns
 
 
 def _data(n=240, dims=32, seed=0, informative=True, folds=4):
@@ -121,3 +122,22 @@ def test_remembered_out_of_fold_logits_are_reused_only_for_the_same_rows_and_rec
     heads.remembered_out_of_fold(data, recipe, tmp_path)
     assert len(fits) == 3
     assert len(list(tmp_path.glob("*.npy"))) == 4 and not list(tmp_path.glob("*.tmp.npy"))
+
+
+def test_a_skipped_tap_gets_no_weight_and_its_signal_is_not_learnt():
+    view = "lite0_224_native_highpass_std"  # eight taps, means then deviations: 8,192 features
+    used = used_columns(Recipe(view, skip_taps=("top_activation",)))
+    assert len(used) == 8192 and used.sum() == 8192 - 2 * 1280
+    assert not used[4096 - 1280 : 4096].any() and not used[-1280:].any() and used[:32].all()
+    data = _data(n=200, dims=8192, informative=False)
+    data.features = {view: data.features["f"]}
+    data.features[view][:, 2816:4096] += 0.5 * (data.label[:, None] - 0.5)  # only the top layer's means differ
+    telegram = dict(views=("telegram",), match_sizes=False)
+    reading, skipping = Recipe(view, **telegram), Recipe(view, skip_taps=("top_activation",), **telegram)
+    for recipe, chance in ((reading, False), (skipping, True)):
+        accuracy = ((out_of_fold(data, recipe, folds=4) > 0) == data.label).mean()
+        assert (abs(accuracy - 0.5) < 0.15) == chance, accuracy
+    head = fit_full(data, skipping)
+    assert head.kernel.shape == (8192,) and (head.kernel[~used] == 0).all() and (head.kernel[used] != 0).all()
+    with pytest.raises(ValueError, match="taps no"):
+        used_columns(Recipe(view, skip_taps=("block0_expand_activation",)))
