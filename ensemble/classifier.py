@@ -77,20 +77,20 @@ def build_classifier(
     return keras.Model(model.input, logit, name=model.name)
 
 
-def top_kernel(model: keras.Model) -> np.ndarray:
-    """The final dense layer's weights over ``top_activation``'s channels (Grad-CAM's channel weights).
+def _taps_of(model: keras.Model) -> list[str]:
+    """The tapped layers whose spatial means the head reads, in order (``pooled_taps`` names their pools
+    ``tap<i>_<layer>``); just the top for a head on the top layer alone."""
+    pools = [layer.name for layer in model.layers if layer.name.startswith("tap") and "_" in layer.name]
+    taps = [name.split("_", 1)[1] for name in sorted(pools, key=lambda name: int(name[3 : name.index("_")]))]
+    return taps or [TOP]
 
-    The head is linear in the averaged activations, so the gradient of the logit with respect to
-    ``top_activation`` is this kernel over the cell count: Grad-CAM is a forward pass.
 
-    Raises:
-        ValueError: the head is not the linear one ``build_classifier`` makes.
-    """
+def _means_kernel(model: keras.Model) -> np.ndarray:
+    """The final dense layer's weights over the taps' spatial means, checking that the head is linear."""
     dense = model.get_layer("predictions")
     if dense.activation.__name__ != "linear":
         raise ValueError(f"Grad-CAM as a forward pass needs a linear head; {model.name!r} has {dense.activation}")
     kernel = np.asarray(dense.kernel)[:, 0]
-    channels = model.get_layer(TOP).output.shape[-1]
     names = [layer.name for layer in model.layers]
     if any(name.startswith("square") for name in names):  # mean_std: the means first, then the deviations
         kernel = kernel[: len(kernel) // 2]
@@ -98,12 +98,58 @@ def top_kernel(model: keras.Model) -> np.ndarray:
         after = [type(layer).__name__ for layer in model.layers[names.index(TOP) + 1 :]]
         if after != ["GlobalAveragePooling2D", "Dropout", "Dense"]:
             raise ValueError(f"Grad-CAM as a forward pass needs a linear head (pool, dropout, dense); got {after}")
-    return kernel[-channels:]  # the top is the last tap
+    return kernel
 
 
-def activation_and_logit(model: keras.Model) -> keras.Model:
-    """The member with two outputs: ``top_activation`` and the logit."""
-    return keras.Model(model.input, [model.get_layer(TOP).output, model.output], name=f"{model.name}_cam")
+def cam_layer(model: keras.Model) -> str:
+    """Where Grad-CAM looks for this member: the deepest tapped layer its head gives weight to.
+
+    Normally ``top_activation``. A member whose head leaves out the last taps (``ensemble.heads.Recipe``
+    ``skip_taps``) gets its map at the deepest layer it reads: the layers after it carry no weight, so the
+    logit's gradient there is still that layer's kernel over the cell count, and the map a forward pass.
+    """
+    kernel = _means_kernel(model)
+    taps = _taps_of(model)
+    end = len(kernel)
+    for tap in reversed(taps):
+        start = end - model.get_layer(tap).output.shape[-1]
+        if np.any(kernel[start:end]):
+            return tap
+        end = start
+    return TOP  # no weight anywhere: the top's (zero) map
+
+
+def cam_kernel(model: keras.Model, layer: str | None = None) -> np.ndarray:
+    """The final dense layer's weights over ``layer``'s channels (default ``cam_layer``): Grad-CAM's channel
+    weights. The head is linear in the averaged activations, so the gradient of the logit with respect to a
+    tapped layer that feeds no weighted later tap is this kernel over the cell count.
+
+    Raises:
+        ValueError: the head is not the linear one ``build_classifier`` makes, or does not read ``layer``.
+    """
+    layer = layer or cam_layer(model)
+    kernel = _means_kernel(model)
+    taps = _taps_of(model)
+    if layer not in taps:
+        raise ValueError(f"the head of {model.name!r} reads no layer {layer!r}; it reads {taps}")
+    end = len(kernel)
+    for tap in reversed(taps):
+        start = end - model.get_layer(tap).output.shape[-1]
+        if tap == layer:
+            return kernel[start:end]
+        end = start
+    raise AssertionError("unreachable")
+
+
+def top_kernel(model: keras.Model) -> np.ndarray:
+    """``cam_kernel`` at ``top_activation``."""
+    return cam_kernel(model, TOP)
+
+
+def activation_and_logit(model: keras.Model, layer: str | None = None) -> keras.Model:
+    """The member with two outputs: ``layer``'s activations (default ``cam_layer``) and the logit."""
+    layer = layer or cam_layer(model)
+    return keras.Model(model.input, [model.get_layer(layer).output, model.output], name=f"{model.name}_cam")
 
 
 def load_member(weights_dir: str | Path, spec: dict) -> keras.Model:

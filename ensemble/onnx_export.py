@@ -35,7 +35,8 @@ from ensemble.onnx_files import SHIPPED, SIDECAR, sha256, source_of
 MAX_P_FAKE_DIFFERENCE = 2e-3
 MAX_MAP_DIFFERENCE = 1e-3  # of the map's largest value
 OPSET = 17
-GRAPH = "logits+gradcam v3 (view groups)"  # what the graphs compute; a change needs a new --check
+# what the graphs compute; a change needs a new --check
+GRAPH = "logits+gradcam v4 (view groups, maps at each member's cam_layer)"
 
 
 def converter() -> str:

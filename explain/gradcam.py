@@ -87,8 +87,11 @@ class MemberCam:
                 f"model {model.name!r} has no layer {TARGET_LAYER!r}; build members with "
                 "ensemble.classifier.build_classifier"
             )
+        from ensemble.classifier import cam_layer
+
         size = model.inputs[0].shape[1]
-        channels = model.get_layer(TARGET_LAYER).output.shape[-1]
+        self.layer = cam_layer(model)  # top_activation, or the deepest layer the head weighs
+        channels = model.get_layer(self.layer).output.shape[-1]
         if method == "scorecam" and not 1 <= scorecam_max_n <= channels:
             raise ValueError(f"scorecam_max_n must be between 1 and {channels}, got {scorecam_max_n}")
         self.method = method
@@ -113,7 +116,7 @@ class MemberCam:
             views: float32 (views, size, size, 3), as ``ensemble.preprocess.model_inputs`` makes them.
 
         Returns:
-            float32 (views, cells, cells), one value per cell of ``top_activation``.
+            float32 (views, cells, cells), one value per cell of the member's ``cam_layer``.
             Grad-CAM maps are signed and in logit units: their spatial mean is the
             member's logit minus the head's bias, so member maps can be averaged
             like member logits (ReLU comes after combining). Grad-CAM++ and
@@ -126,7 +129,7 @@ class MemberCam:
                 "use ensemble.preprocess.model_inputs with the member's input_size"
             )
         common = dict(
-            penultimate_layer=TARGET_LAYER,
+            penultimate_layer=self.layer,
             seek_penultimate_conv_layer=False,
             expand_cam=False,  # we resize onto the photo ourselves (see place_views)
             normalize_cam=False,  # members must stay comparable to be averaged
@@ -143,16 +146,18 @@ class MemberCam:
 
 
 def _activation_and_logit(model):
-    """``(two_outputs, kernel)``: the member giving ``top_activation`` and its logit, and the top's channel
-    weights (``ensemble.classifier.top_kernel``)."""
-    from ensemble.classifier import activation_and_logit, top_kernel
+    """``(two_outputs, kernel)``: the member giving its Grad-CAM layer's activations (``top_activation``, or the
+    deepest layer its head weighs: ``ensemble.classifier.cam_layer``) and its logit, and that layer's channel
+    weights (``ensemble.classifier.cam_kernel``)."""
+    from ensemble.classifier import activation_and_logit, cam_kernel, cam_layer
 
     if TARGET_LAYER not in {layer.name for layer in model.layers}:
         raise ValueError(
             f"model {model.name!r} has no layer {TARGET_LAYER!r}; "
             "build members with ensemble.classifier.build_classifier"
         )
-    return activation_and_logit(model), top_kernel(model)
+    layer = cam_layer(model)
+    return activation_and_logit(model, layer), cam_kernel(model, layer)
 
 
 class EnsembleGradcam:
@@ -161,7 +166,8 @@ class EnsembleGradcam:
     The maps are ``MemberCam(model, "gradcam")``'s (tf-keras-vis), computed
     without rebuilding the model per call and without eager execution. The
     head is linear in the averaged activations, so the gradient of the logit
-    with respect to ``top_activation`` is the head's kernel over the cell
+    with respect to ``top_activation`` (or the deepest layer the head weighs,
+    ``ensemble.classifier.cam_layer``) is the head's kernel over the cell
     count, and the map is a forward pass: the activations times that kernel.
     """
 
@@ -178,6 +184,9 @@ class EnsembleGradcam:
             raise ValueError(f"members of one input size expected, got sizes {sorted(sizes)}")
         self.input_size = sizes.pop()
         parts = [_activation_and_logit(model) for model in models]
+        grids = {tuple(both.outputs[0].shape[1:3]) for both, _kernel in parts}
+        if len(grids) != 1:
+            raise ValueError(f"members of one view group must have maps of one size, got {sorted(grids)}")
 
         @tf.function(reduce_retracing=True)
         def run(views):

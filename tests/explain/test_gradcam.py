@@ -266,6 +266,35 @@ def test_a_member_reading_earlier_stages_too_gets_the_same_grad_cam_at_the_top(m
     assert np.abs(top_share - logits[:, 0]).max() > 1e-2
 
 
+def test_a_member_without_weight_on_its_last_taps_gets_grad_cam_at_the_deepest_layer_it_reads():
+    """The native-scale members give the last two taps no weight (``Recipe.skip_taps``): their map is at the
+    deepest layer they weigh, where it is still tf-keras-vis's Grad-CAM, and not the top's empty map."""
+    from ensemble.classifier import build_classifier, cam_kernel, cam_layer
+    from ensemble.preprocess import model_inputs
+    from explain.gradcam import EnsembleGradcam, MemberCam
+
+    taps = ("stem_activation", "block3_expand_activation", "block11_expand_activation", "top_activation")
+    skipping = build_classifier("lite0", 96, imagenet=True, name="skipping", taps=taps, pooling="mean_std")
+    rng = np.random.default_rng(4)
+    means = 32 + 144 + 672 + 1280
+    kernel = rng.normal(0, 0.05, (2 * means, 1)).astype(np.float32)
+    assert cam_layer(build_classifier("lite0", 96, imagenet=False, taps=taps, pooling="mean_std")) == "top_activation"
+    kernel[means - 1280 : means] = 0.0  # the top's means
+    kernel[-1280:] = 0.0  # and its deviations
+    skipping.get_layer("predictions").set_weights([kernel, np.array([0.1], np.float32)])
+    assert cam_layer(skipping) == "block11_expand_activation"
+    np.testing.assert_array_equal(cam_kernel(skipping), kernel[32 + 144 : 32 + 144 + 672, 0])
+    views = np.concatenate([model_inputs(picture, 96, "crop") for picture in skimage_pictures()])
+    maps, logits = EnsembleGradcam([skipping])(views)
+    assert maps.shape[2:] == (6, 6)  # block11's grid at 96 px (the top's is 3 x 3)
+    reference = MemberCam(skipping, "gradcam")(views)
+    np.testing.assert_allclose(maps[0], reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())
+    assert np.abs(maps[0]).max() > 1e-3  # a map, not the top's zeros
+    np.testing.assert_allclose(logits[:, 0], np.asarray(skipping(views))[:, 0], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="one size"):
+        EnsembleGradcam([skipping, build_classifier("lite0", 96, imagenet=False, taps=taps, pooling="mean_std")])
+
+
 def test_explainer_refuses_unknown_methods_and_non_pictures(explainer, member):
     from explain.explainer import Explainer
 
