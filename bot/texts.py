@@ -29,11 +29,12 @@ def greeting() -> str:
 def help_text(feedback: bool = True) -> str:
     text = _(
         "<b>How it works</b>\n"
-        "Two neural networks (EfficientNet-Lite) judge the picture: one looks at the whole picture scaled "
-        "down, the other at three patches at the picture's own resolution, where generators leave traces. "
-        "They were trained on real photos and art and on pictures from about forty public sources: FLUX, "
-        "Stable Diffusion, Midjourney 6 and 7, GPT-4o, Gemini, Seedream, DALL-E and others. Their average is "
-        "turned into a calibrated probability that the picture is AI-generated.\n\n"
+        "Three neural networks (EfficientNet-Lite) judge the picture: one looks at the whole picture scaled "
+        "down, one at three patches at the picture's own resolution, where generators leave traces, and one "
+        "at the finest detail of those patches (noise and texture). They were trained on real photos and art "
+        "and on pictures from about forty public sources: FLUX, Stable Diffusion, Midjourney 6 and 7, GPT-4o, "
+        "Gemini, Seedream, DALL-E and others. Their average is turned into a calibrated probability that the "
+        "picture is AI-generated.\n\n"
         "<b>Why?</b> shows a heatmap: red areas pushed the score towards FAKE.\n\n"
         "<b>Limits</b>\n"
         "• It is a statistical model and makes mistakes, more often on generators newer than its training "
