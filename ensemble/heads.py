@@ -37,6 +37,9 @@ SHARES = {
 }
 # Long-side bins (pixels, as the backbone receives the view) for matching sizes across classes.
 SIZE_BINS = (0, 160, 320, 560, 900, 100_000)
+# The last two tapped layers: more what the picture shows than how its pixels were made. Members that read the
+# picture at its own pixel scale leave them out (README, "How the members were chosen").
+LATE_TAPS = ("block15_expand_activation", "top_activation")
 UNSEEN_SOURCES = ("games", "galleries", "photos", "human-art", "gan-faces", "modern")
 
 

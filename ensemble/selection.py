@@ -22,7 +22,15 @@ import numpy as np
 
 from ensemble import calibration, metrics
 from ensemble.features import load_cache
-from ensemble.heads import SHARES, UNSEEN_SOURCES, Recipe, held_out_groups, remembered_out_of_fold, training_set
+from ensemble.heads import (
+    LATE_TAPS,
+    SHARES,
+    UNSEEN_SOURCES,
+    Recipe,
+    held_out_groups,
+    remembered_out_of_fold,
+    training_set,
+)
 
 BASE = {
     "lite0_crop": Recipe("lite0_224_crop"),
@@ -59,11 +67,13 @@ COMBOS = (
     ("lite0_crop_taps_std no-top", "lite0_native_taps_std", "lite0_highpass_std telegram-only"),
     ("lite0_crop_taps_std", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only"),
     ("lite0_crop_taps_std no-top", "lite0_native_taps_std no-top", "lite0_highpass_std telegram-only no-top"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std no-late3", "lite0_highpass_std telegram-only"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only no-late"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only no-top"),
 )
 
 
-# the last two tapped layers: what the picture shows more than how its pixels were made
-LATE_TAPS = ("block15_expand_activation", "top_activation")
+LATE3_TAPS = ("block11_expand_activation", *LATE_TAPS)
 
 
 def variants() -> dict[str, Recipe]:
@@ -87,6 +97,8 @@ def variants() -> dict[str, Recipe]:
         "lite0_native_taps_std no-top": replace(BASE["lite0_native_taps_std"], skip_taps=("top_activation",)),
         "lite0_crop_taps_std no-top": replace(BASE["lite0_crop_taps_std"], skip_taps=("top_activation",)),
         "lite0_native_taps_std no-late": replace(BASE["lite0_native_taps_std"], skip_taps=LATE_TAPS),
+        "lite0_native_taps_std no-late3": replace(BASE["lite0_native_taps_std"], skip_taps=LATE3_TAPS),
+        "lite0_highpass_std telegram-only no-late": replace(highpass_telegram, skip_taps=LATE_TAPS),
     }
 
 
