@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--scorecam-max-n", type=int, default=16, help="Faster Score-CAM channels per member")
     parser.add_argument("--pictures", type=int, default=16, help="FAKE test pictures for the deletion scores")
     parser.add_argument("--trials", type=int, default=4, help="random masks per picture")
+    parser.add_argument("--fill", choices=("mean", "blur"), default="mean", help="what masked pixels become")
     parser.add_argument("--method-requests", type=int, default=5, help="heatmaps timed per method")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10, help="Why? answers per run")
@@ -90,7 +91,7 @@ def main() -> int:
         heat_ms = timed(lambda explainer=explainer: explainer.heatmap(picture, *shown.size), args.method_requests)
         row = {"method": method, "build_s": build_seconds, "heatmap_ms": statistics.median(heat_ms)}
         if pictures:
-            scores = [deletion_score(explainer, p, trials=args.trials).score for _, p in pictures]
+            scores = [deletion_score(explainer, p, trials=args.trials, fill=args.fill).score for _, p in pictures]
             row |= {
                 "deletion_mean": float(np.mean(scores)),
                 "deletion_sem": float(np.std(scores, ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else 0.0,
@@ -114,7 +115,10 @@ def main() -> int:
         f"members: {', '.join(m['name'] for m in detector.members)}; ensemble load {load_seconds:.1f} s"
     )
     where = f"{len(pictures)} FAKE test pictures (no CIFAKE), {args.trials} random masks each" if pictures else None
-    print(f"deletion score: FAKE-logit drop, hottest 10% minus random 10% of the analysed area; {where or 'no data'}")
+    print(
+        f"deletion score ({args.fill} fill): FAKE-logit drop, hottest 10% minus random 10% of the analysed area; "
+        f"{where or 'no data'}"
+    )
     print("| method | build (s) | heatmap, 1280x960 (ms) | deletion mean +- sem | deletion > 0 |")
     print("|---|---|---|---|---|")
     for row in methods:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from ensemble.detector import Detector, Judgement
 from ensemble.preprocess import crop_geometry, model_inputs, open_image
@@ -233,13 +233,25 @@ def _top_mask(values: np.ndarray, allowed: np.ndarray, count: int) -> np.ndarray
     return mask.reshape(values.shape)
 
 
+DELETION_FILLS = ("mean", "blur")
+BLUR_RADIUS = 6  # pixels of the overlay-sized picture: fine detail goes, colour and shading stay
+
+
 def deletion_score(
-    explainer: Explainer, picture: Image.Image, fraction: float = 0.1, trials: int = 8, seed: int = 0
+    explainer: Explainer,
+    picture: Image.Image,
+    fraction: float = 0.1,
+    trials: int = 8,
+    seed: int = 0,
+    fill: str = "mean",
 ) -> Deletion:
     """Deletion check: does masking the hottest area lower the FAKE score more than masking a random one?
 
     A heatmap that looks the same whatever the picture scores about 0. Masked
-    pixels take the mean colour of the analysed area. The random areas have the
+    pixels take the mean colour of the analysed area (``fill="mean"``), or the
+    picture's own pixels blurred (``fill="blur"``: the detail goes, but no flat
+    patch appears, which members that read texture statistics take for evidence
+    of its own). The random areas have the
     same size and the same blobby shape as an upsampled CAM, and lie inside the
     analysed area too, so that the comparison is fair to both.
 
@@ -249,13 +261,16 @@ def deletion_score(
         fraction: share of the analysed pixels to mask.
         trials: random masks to average.
         seed: seed of the random masks.
+        fill: ``mean`` or ``blur``, what masked pixels become.
 
     Returns:
         The logits and probabilities; ``.score`` is the summary (logit units).
 
     Raises:
-        ValueError: ``fraction`` outside (0, 1) or ``trials`` below 1.
+        ValueError: ``fraction`` outside (0, 1), ``trials`` below 1 or an unknown ``fill``.
     """
+    if fill not in DELETION_FILLS:
+        raise ValueError(f"fill must be one of {DELETION_FILLS}, got {fill!r}")
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be between 0 and 1 (exclusive), got {fraction}")
     if trials < 1:
@@ -264,7 +279,10 @@ def deletion_score(
     heat, analysed = explainer.signed_map(shown, *shown.size)
     count = max(1, round(fraction * int(analysed.sum())))
     pixels = np.asarray(shown)
-    fill = pixels[analysed].mean(axis=0)
+    if fill == "blur":
+        replacement = np.asarray(shown.filter(ImageFilter.GaussianBlur(BLUR_RADIUS)))
+    else:
+        replacement = np.broadcast_to(pixels[analysed].mean(axis=0).astype(pixels.dtype), pixels.shape)
     rng = np.random.default_rng(seed)
     # Rank by the signed map: after ReLU, ties at zero would make the "hottest" pixels arbitrary.
     masks = [_top_mask(heat, analysed, count)]
@@ -272,7 +290,7 @@ def deletion_score(
     masked = []
     for mask in masks:
         copy = pixels.copy()
-        copy[mask] = fill
+        copy[mask] = replacement[mask]
         masked.append(Image.fromarray(copy))
     detector = explainer.detector
     logits = detector.member_logits([shown, *masked]).mean(axis=1)

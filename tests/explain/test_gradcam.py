@@ -424,6 +424,42 @@ def test_deletion_score_rewards_a_map_on_what_drives_the_score():
     assert len(faithful.logit_random) == 6
 
 
+class TextureDetector(QuarterDetector):
+    """A stand-in whose FAKE logit is the fine detail (pixel-to-pixel change) in the top-left quarter."""
+
+    def member_logits(self, pictures):
+        logits = []
+        for picture in pictures:
+            pixels = np.asarray(picture, float).mean(axis=2)
+            quarter = pixels[: pixels.shape[0] // 2, : pixels.shape[1] // 2]
+            logits.append([np.abs(np.diff(quarter, axis=1)).mean() / 25.5])
+        return np.array(logits)
+
+
+def test_deletion_with_a_blurred_fill_removes_detail_but_leaves_no_flat_patch():
+    from explain.explainer import deletion_score
+
+    rng = np.random.default_rng(1)
+    picture = np.full((200, 200, 3), 128, np.uint8)
+    picture[:100, :100] = rng.integers(0, 256, (100, 100, 1))  # fine detail only in the top-left quarter
+    picture = Image.fromarray(picture)
+    faithful, misplaced = FixedMapExplainer((0, 0)), FixedMapExplainer((1, 1))
+    faithful.detector = misplaced.detector = TextureDetector()
+    for fill in ("mean", "blur"):
+        hot = deletion_score(faithful, picture, fraction=0.25, trials=6, fill=fill)  # the hot quarter, whole
+        assert hot.score > 0.5 and hot.logit_hot < 0.5 * hot.logit, fill  # the detail went with the mask
+        assert deletion_score(misplaced, picture, fraction=0.25, trials=6, fill=fill).score <= 0
+    # mean fill: one flat colour; blur: the picture's own shading
+    bright = Image.fromarray(np.tile(np.linspace(0, 255, 200, dtype=np.uint8)[None, :, None], (200, 1, 3)))
+    shading = FixedMapExplainer((0, 1))
+    seen = []
+    shading.detector.member_logits = lambda pictures: seen.extend(pictures) or np.zeros((len(pictures), 1))
+    deletion_score(shading, bright, fraction=0.25, trials=1, fill="blur")
+    shown, masked = (np.asarray(picture, float)[..., 0] for picture in seen[:2])
+    quarter = (slice(0, shown.shape[0] // 2), slice(shown.shape[1] // 2, None))
+    assert masked[quarter].std() > 10 and np.abs(masked[quarter] - shown[quarter]).max() < 8
+
+
 def test_deletion_score_refuses_bad_arguments():
     from explain.explainer import deletion_score
 
@@ -431,6 +467,8 @@ def test_deletion_score_refuses_bad_arguments():
         deletion_score(FixedMapExplainer((0, 0)), photo_like(), fraction=1.5)
     with pytest.raises(ValueError, match="trials"):
         deletion_score(FixedMapExplainer((0, 0)), photo_like(), trials=0)
+    with pytest.raises(ValueError, match="fill"):
+        deletion_score(FixedMapExplainer((0, 0)), photo_like(), fill="noise")
 
 
 @pytest.mark.skipif(
