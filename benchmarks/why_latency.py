@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.timing import percentiles, summarise, timed  # noqa: E402
 from benchmarks.verdict_latency import telegram_style_jpeg  # noqa: E402
+from explain.explainer import DELETION_FILLS  # noqa: E402
 
 
 def deletion_pictures(data_dir: Path, count: int, seed: int = 0):
@@ -57,7 +58,7 @@ def main() -> int:
     parser.add_argument("--scorecam-max-n", type=int, default=16, help="Faster Score-CAM channels per member")
     parser.add_argument("--pictures", type=int, default=16, help="FAKE test pictures for the deletion scores")
     parser.add_argument("--trials", type=int, default=4, help="random masks per picture")
-    parser.add_argument("--fill", choices=("mean", "blur"), default="mean", help="what masked pixels become")
+    parser.add_argument("--fill", choices=DELETION_FILLS, default="mean", help="what masked pixels become")
     parser.add_argument("--method-requests", type=int, default=5, help="heatmaps timed per method")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=10, help="Why? answers per run")

@@ -101,6 +101,16 @@ def _means_kernel(model: keras.Model) -> np.ndarray:
     return kernel
 
 
+def _tap_kernels(model: keras.Model) -> dict[str, np.ndarray]:
+    """The final dense layer's weights over each tapped layer's channel means, by layer, in tap order."""
+    kernel = _means_kernel(model)
+    kernels, start = {}, 0
+    for tap in _taps_of(model):
+        width = model.get_layer(tap).output.shape[-1]
+        kernels[tap], start = kernel[start : start + width], start + width
+    return kernels
+
+
 def cam_layer(model: keras.Model) -> str:
     """Where Grad-CAM looks for this member: the deepest tapped layer its head gives weight to.
 
@@ -108,15 +118,8 @@ def cam_layer(model: keras.Model) -> str:
     ``skip_taps``) gets its map at the deepest layer it reads: the layers after it carry no weight, so the
     logit's gradient there is still that layer's kernel over the cell count, and the map a forward pass.
     """
-    kernel = _means_kernel(model)
-    taps = _taps_of(model)
-    end = len(kernel)
-    for tap in reversed(taps):
-        start = end - model.get_layer(tap).output.shape[-1]
-        if np.any(kernel[start:end]):
-            return tap
-        end = start
-    return TOP  # no weight anywhere: the top's (zero) map
+    weighted = [tap for tap, kernel in _tap_kernels(model).items() if np.any(kernel)]
+    return weighted[-1] if weighted else TOP  # no weight anywhere: the top's (zero) map
 
 
 def cam_kernel(model: keras.Model, layer: str | None = None) -> np.ndarray:
@@ -127,18 +130,11 @@ def cam_kernel(model: keras.Model, layer: str | None = None) -> np.ndarray:
     Raises:
         ValueError: the head is not the linear one ``build_classifier`` makes, or does not read ``layer``.
     """
+    kernels = _tap_kernels(model)
     layer = layer or cam_layer(model)
-    kernel = _means_kernel(model)
-    taps = _taps_of(model)
-    if layer not in taps:
-        raise ValueError(f"the head of {model.name!r} reads no layer {layer!r}; it reads {taps}")
-    end = len(kernel)
-    for tap in reversed(taps):
-        start = end - model.get_layer(tap).output.shape[-1]
-        if tap == layer:
-            return kernel[start:end]
-        end = start
-    raise AssertionError("unreachable")
+    if layer not in kernels:
+        raise ValueError(f"the head of {model.name!r} reads no layer {layer!r}; it reads {list(kernels)}")
+    return kernels[layer]
 
 
 def top_kernel(model: keras.Model) -> np.ndarray:

@@ -73,6 +73,7 @@ COMBOS = (
 )
 
 
+TOP_TAP = ("top_activation",)
 LATE3_TAPS = ("block11_expand_activation", *LATE_TAPS)
 
 
@@ -93,9 +94,9 @@ def variants() -> dict[str, Recipe]:
         "lite0_highpass_std telegram-only": highpass_telegram,
         "lite0_highpass_std telegram-only l2=1e-2": replace(highpass_telegram, l2=1e-2),
         "lite0_highpass_std telegram-only photos=0.24": replace(highpass_telegram, shares=SHARES | {"photos": 0.24}),
-        "lite0_highpass_std telegram-only no-top": replace(highpass_telegram, skip_taps=("top_activation",)),
-        "lite0_native_taps_std no-top": replace(BASE["lite0_native_taps_std"], skip_taps=("top_activation",)),
-        "lite0_crop_taps_std no-top": replace(BASE["lite0_crop_taps_std"], skip_taps=("top_activation",)),
+        "lite0_highpass_std telegram-only no-top": replace(highpass_telegram, skip_taps=TOP_TAP),
+        "lite0_native_taps_std no-top": replace(BASE["lite0_native_taps_std"], skip_taps=TOP_TAP),
+        "lite0_crop_taps_std no-top": replace(BASE["lite0_crop_taps_std"], skip_taps=TOP_TAP),
         "lite0_native_taps_std no-late": replace(BASE["lite0_native_taps_std"], skip_taps=LATE_TAPS),
         "lite0_native_taps_std no-late3": replace(BASE["lite0_native_taps_std"], skip_taps=LATE3_TAPS),
         "lite0_highpass_std telegram-only no-late": replace(highpass_telegram, skip_taps=LATE_TAPS),
