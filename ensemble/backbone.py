@@ -33,10 +33,31 @@ def _relu6(name: str) -> layers.ReLU:
     return layers.ReLU(max_value=6.0, name=name)
 
 
-INPUT_FILTERS = ("none", "highpass")
+INPUT_FILTERS = ("none", "highpass", "npr", "bandpass")
 # The residual's typical amplitude (a few grey levels) times this fills the normalised range; a larger swing is
 # an edge and is clipped, so the network sees noise and fine texture more than the picture's objects.
 HIGHPASS_GAIN = 4.0
+# The other residuals' gains give them the high-pass residual's median amplitude times HIGHPASS_GAIN on
+# Telegram views of 200 training pictures (native squares): median |residual| 1.5 grey levels for the
+# high-pass, 1.0 for ``npr``, 2.2 for ``bandpass``.
+NPR_GAIN = 6.0
+BANDPASS_GAIN = 2.7
+
+
+def _box_sum(pixels, radius: int):
+    """The sum over each pixel's (2 radius + 1)-square neighbourhood, the border mirrored; exact in float32
+    for normalised 8-bit pixels (multiples of 1/128), whatever the order of the additions."""
+    padded = keras.ops.pad(pixels, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="reflect")
+    width = 2 * radius + 1
+    rows = None
+    for dy in range(width):
+        shifted = padded[:, dy : (dy - width + 1) or None, :, :]
+        rows = shifted if rows is None else rows + shifted
+    total = None
+    for dx in range(width):
+        shifted = rows[:, :, dx : (dx - width + 1) or None, :]
+        total = shifted if total is None else total + shifted
+    return total
 
 
 def filtered(pixels, input_filter: str):
@@ -46,22 +67,32 @@ def filtered(pixels, input_filter: str):
     ``HIGHPASS_GAIN``, clipped to [-1, 1]: what a camera's sensor noise and a generator's upsampling leave,
     with the content mostly gone.
 
-    Computed as ``(9 * pixel - sum of the 3x3) * gain / 9``: normalised 8-bit pixels are multiples of 1/128, so
-    the sum and the difference are exact in float32 in any order, and only the last product rounds. A mean
-    first (``pixel - average pool``) cancels most of its digits, and TensorFlow and ONNX Runtime, rounding the
+    ``npr``: each pixel minus the top-left pixel of its 2x2 block, times ``NPR_GAIN``, clipped: how
+    neighbouring pixels relate, which a generator's 2x upsampling layers fix (nearest-neighbour pixel
+    relationships); the side must be even.
+
+    ``bandpass``: the 3x3 mean minus the 9x9 mean, times ``BANDPASS_GAIN``, clipped: texture at periods of
+    3 to 9 pixels, below the finest detail that JPEG compression removes first, and around the 8-pixel grid
+    of latent-diffusion decoders.
+
+    Each is computed as integer combinations of the pixels first (``9 * pixel - sum of the 3x3`` for the
+    high-pass) and one product last: normalised 8-bit pixels are multiples of 1/128, so the sums and
+    differences are exact in float32 in any order, and only the last product rounds. A mean first
+    (``pixel - average pool``) cancels most of its digits, and TensorFlow and ONNX Runtime, rounding the
     mean differently, gave members' logits 0.02 apart.
     """
     if input_filter == "none":
         return pixels
-    if input_filter != "highpass":
+    if input_filter == "highpass":
+        residual = (9.0 * pixels - _box_sum(pixels, 1)) * (HIGHPASS_GAIN / 9.0)
+    elif input_filter == "npr":
+        anchors = pixels[:, ::2, ::2, :]
+        residual = (pixels - keras.ops.repeat(keras.ops.repeat(anchors, 2, axis=1), 2, axis=2)) * NPR_GAIN
+    elif input_filter == "bandpass":
+        residual = (9.0 * _box_sum(pixels, 1) - _box_sum(pixels, 4)) * (BANDPASS_GAIN / 81.0)
+    else:
         raise ValueError(f"input_filter must be one of {INPUT_FILTERS}, got {input_filter!r}")
-    padded = keras.ops.pad(pixels, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
-    total = None
-    for dy in range(3):
-        for dx in range(3):
-            shifted = padded[:, dy : (dy - 2) or None, dx : (dx - 2) or None, :]
-            total = shifted if total is None else total + shifted
-    return keras.ops.clip((9.0 * pixels - total) * (HIGHPASS_GAIN / 9.0), -1.0, 1.0)
+    return keras.ops.clip(residual, -1.0, 1.0)
 
 
 def build_lite(
@@ -84,8 +115,9 @@ def build_lite(
         drop_connect_rate: largest stochastic-depth rate, reached by the last block.
         classifier_activation: activation of the final dense layer.
         name: model name.
-        input_filter: ``none``, or ``highpass``: the network reads the picture's fine detail (``highpass``)
-            instead of the picture; the filter is part of the model, so training and serving share it.
+        input_filter: ``none``, or one of the residuals of ``filtered`` (``highpass``, ``npr``,
+            ``bandpass``), which the network reads instead of the picture; the filter is part of the model,
+            so training and serving share it.
 
     Returns:
         A Keras model taking float pixels already normalised by ``PIXEL_MEAN``

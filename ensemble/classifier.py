@@ -60,7 +60,7 @@ def build_classifier(
         taps: the layers whose spatial averages the final dense layer reads, ending with ``top_activation``;
             more than the top gives the head the low-level statistics of earlier stages too.
         pooling: ``mean``, or ``mean_std`` for the taps' spatial standard deviations too (``pooled_taps``).
-        input_filter: what the backbone reads, ``none`` (the picture) or ``highpass`` (``backbone.filtered``).
+        input_filter: what the backbone reads, ``none`` (the picture) or a residual of it (``backbone.filtered``).
     """
     model = build_lite(
         variant, input_size=input_size, classes=1, classifier_activation=None, name=name, input_filter=input_filter

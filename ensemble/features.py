@@ -55,7 +55,7 @@ class BackboneView:
     policy: str
     taps: tuple[str, ...] = ("top_activation",)
     pooling: str = "mean"  # "mean_std": each tap's spatial standard deviation too, after all the means
-    input_filter: str = "none"  # "highpass": the backbone reads the picture's fine detail (backbone.filtered)
+    input_filter: str = "none"  # "highpass", "npr", "bandpass": the backbone reads a residual (backbone.filtered)
 
 
 # The ReLU6 activations that open each stage, where low-level (pixel-scale) statistics still live, and the top.
@@ -79,6 +79,8 @@ BACKBONE_VIEWS = (
     BackboneView("lite0_224_crop_taps_std", "lite0", 224, "crop", LITE0_TAPS, "mean_std"),
     BackboneView("lite0_224_native_taps_std", "lite0", 224, "native", LITE0_TAPS, "mean_std"),
     BackboneView("lite0_224_native_highpass_std", "lite0", 224, "native", LITE0_TAPS, "mean_std", "highpass"),
+    BackboneView("lite0_224_native_npr_std", "lite0", 224, "native", LITE0_TAPS, "mean_std", "npr"),
+    BackboneView("lite0_224_native_bandpass_std", "lite0", 224, "native", LITE0_TAPS, "mean_std", "bandpass"),
 )
 
 

@@ -73,6 +73,75 @@ def test_the_highpass_input_keeps_fine_detail_and_drops_flat_regions():
         filtered(pixels, "sharpen")
 
 
+def test_the_npr_input_is_zero_on_a_2x_nearest_upsampled_picture_and_marks_the_pixels_that_break_it():
+    import keras
+
+    from ensemble.backbone import NPR_GAIN, filtered
+
+    pixels = keras.Input((8, 8, 3))
+    npr = keras.Model(pixels, filtered(pixels, "npr"))
+    rng = np.random.default_rng(0)
+    small = ((rng.integers(0, 256, (1, 4, 4, 3)) - 127) / 128).astype(np.float32)
+    upsampled = np.repeat(np.repeat(small, 2, axis=1), 2, axis=2)  # every 2x2 block one colour
+    assert np.abs(np.asarray(npr(upsampled))).max() == 0.0
+    off_anchor = upsampled.copy()
+    off_anchor[0, 3, 5, 1] += 0.05  # not the top-left pixel of its block: only it changes
+    seen = np.asarray(npr(off_anchor))[0]
+    assert np.isclose(seen[3, 5, 1], 0.05 * NPR_GAIN, atol=1e-6)
+    assert np.count_nonzero(seen) == 1
+    on_anchor = upsampled.copy()
+    on_anchor[0, 2, 4, 0] += 0.05  # the top-left pixel: the other three of its block move the other way
+    seen = np.asarray(npr(on_anchor))[0]
+    assert seen[2, 4, 0] == 0.0
+    assert np.allclose([seen[2, 5, 0], seen[3, 4, 0], seen[3, 5, 0]], -0.05 * NPR_GAIN, atol=1e-6)
+    assert np.count_nonzero(seen) == 3
+
+
+def test_the_bandpass_input_is_the_3x3_mean_minus_the_9x9_mean():
+    import keras
+
+    from ensemble.backbone import BANDPASS_GAIN, filtered
+
+    pixels = keras.Input((16, 16, 3))
+    bandpass = keras.Model(pixels, filtered(pixels, "bandpass"))
+    flat = np.full((1, 16, 16, 3), -0.2, np.float32)
+    assert np.abs(np.asarray(bandpass(flat))).max() < 1e-6
+    dot = flat.copy()
+    dot[0, 8, 8, 2] += 0.25
+    seen = np.asarray(bandpass(dot))[0, :, :, 2]
+    assert np.isclose(seen[8, 8], BANDPASS_GAIN * 0.25 * (1 / 9 - 1 / 81), atol=1e-6)
+    assert np.isclose(seen[8, 11], -BANDPASS_GAIN * 0.25 / 81, atol=1e-6)  # in the 9x9 square, not the 3x3
+    assert abs(seen[8, 13]) < 1e-6 and abs(seen[1, 1]) < 1e-6  # outside both
+    assert np.abs(np.asarray(bandpass(dot))[0, :, :, :2]).max() < 1e-6  # channels stay apart
+
+
+def test_each_residual_is_exact_in_float32_whatever_the_order_of_its_sums():
+    import keras
+
+    from ensemble.backbone import BANDPASS_GAIN, HIGHPASS_GAIN, NPR_GAIN, filtered
+
+    rng = np.random.default_rng(1)
+    pictures = ((rng.integers(0, 256, (2, 12, 12, 3)) - 127) / 128).astype(np.float32)
+    wide = pictures.astype(np.float64)
+
+    def box_sum(radius):
+        padded = np.pad(wide, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="reflect")
+        span = range(2 * radius + 1)
+        return sum(padded[:, dy : dy + 12, dx : dx + 12] for dy in span for dx in span)
+
+    anchors = np.repeat(np.repeat(wide[:, ::2, ::2], 2, axis=1), 2, axis=2)
+    # the integer combinations in float64, then the one float32 product that the graphs round
+    combinations = {
+        "highpass": (9 * wide - box_sum(1), HIGHPASS_GAIN / 9),
+        "npr": (wide - anchors, NPR_GAIN),
+        "bandpass": (9 * box_sum(1) - box_sum(4), BANDPASS_GAIN / 81),
+    }
+    for name, (combination, gain) in combinations.items():
+        expected = np.clip(combination.astype(np.float32) * np.float32(gain), -1, 1)
+        seen = np.asarray(filtered(keras.ops.convert_to_tensor(pictures), name))
+        assert np.array_equal(seen, expected), name  # the same bits, cell by cell
+
+
 def test_a_highpass_member_reads_the_filtered_picture_inside_its_graph():
     from ensemble.classifier import build_classifier
 
