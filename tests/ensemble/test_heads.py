@@ -141,3 +141,26 @@ def test_a_skipped_tap_gets_no_weight_and_its_signal_is_not_learnt():
     assert head.kernel.shape == (8192,) and (head.kernel[~used] == 0).all() and (head.kernel[used] != 0).all()
     with pytest.raises(ValueError, match="taps no"):
         used_columns(Recipe(view, skip_taps=("block0_expand_activation",)))
+
+
+def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_group_auc_and_the_size_bias():
+    from ensemble.selection import SHIPPED, improvements
+
+    def row(logloss, within, big_real, width=0.01):
+        values = {"unseen_logloss": logloss, "within_group_auc": within, "big_real_fake": big_real}
+        return {key: {"median": v, "min": v - width, "max": v + width} for key, v in values.items()}
+
+    table = {
+        SHIPPED: row(0.514, 0.717, 0.381),
+        "better": row(0.490, 0.720, 0.380),
+        "inside the noise": row(0.506, 0.730, 0.350),
+        "pooled gain only": row(0.481, 0.700, 0.380),  # the trio with pixel relations: lost on the test sources
+        "size bias": row(0.481, 0.717, 0.410),
+    }
+    assert improvements(table) == {
+        "better": "yes",
+        "inside the noise": "no gain beyond the noise",
+        "pooled gain only": "worse within groups",
+        "size bias": "more big REAL photos look FAKE",
+    }
+    assert improvements({"better": row(0.49, 0.72, 0.38)}) == {}  # no reference, no verdicts
