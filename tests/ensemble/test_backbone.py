@@ -115,7 +115,7 @@ def test_the_bandpass_input_is_the_3x3_mean_minus_the_9x9_mean():
     assert np.abs(np.asarray(bandpass(dot))[0, :, :, :2]).max() < 1e-6  # channels stay apart
 
 
-def test_each_residual_is_exact_in_float32_whatever_the_order_of_its_sums():
+def test_each_residual_is_exact_in_float32():
     import keras
 
     from ensemble.backbone import BANDPASS_GAIN, HIGHPASS_GAIN, NPR_GAIN, filtered

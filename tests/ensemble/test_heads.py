@@ -156,10 +156,18 @@ def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_gro
         "inside the noise": row(0.506, 0.730, 0.350),
         "pooled gain only": row(0.481, 0.700, 0.380),  # the trio with pixel relations: lost on the test sources
         "size bias": row(0.481, 0.717, 0.410),
+        # a lower median whose range still overlaps the shipped one's is noise, not a gain
+        "median below, ranges overlap": row(0.500, 0.730, 0.350),
+        # within the shipped seed ranges (below its median AUC, above its median bias) is no loss
+        "inside both ranges": row(0.490, 0.710, 0.388),
+        "worse on both guards": row(0.481, 0.690, 0.450),
     }
     assert improvements(table) == {
         "better": "yes",
         "inside the noise": "no gain beyond the noise",
+        "median below, ranges overlap": "no gain beyond the noise",
+        "inside both ranges": "yes",
+        "worse on both guards": "worse within groups",
         "pooled gain only": "worse within groups",
         "size bias": "more big REAL photos look FAKE",
     }
