@@ -40,6 +40,7 @@ SIZE_BINS = (0, 160, 320, 560, 900, 100_000)
 # The last two tapped layers: more what the picture shows than how its pixels were made. Members that read the
 # picture at its own pixel scale leave them out (README, "How the members were chosen").
 LATE_TAPS = ("block15_expand_activation", "top_activation")
+TOP_TAP = ("top_activation",)  # the last alone: what a picture scaled down to 224 px shows
 UNSEEN_SOURCES = ("games", "galleries", "photos", "human-art", "gan-faces", "modern")
 
 
@@ -56,6 +57,9 @@ class Recipe:
     # tapped layers the head leaves out (their means and deviations get zero weight), e.g. ("top_activation",):
     # the ImageNet top layer says most about what is in the picture, which differs between sources
     skip_taps: tuple[str, ...] = ()
+    # what the head's logit must not follow inside a class, on its training rows (``nuisance_directions``):
+    # "size" (the log long side of the view) and "real-sources" (which source group a REAL picture is from)
+    invariant: tuple[str, ...] = ()
 
 
 def used_columns(recipe: Recipe) -> np.ndarray:
@@ -166,11 +170,54 @@ class LinearHead:
         return np.asarray(features, np.float64) @ self.kernel + self.bias
 
 
-def fit_head(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: float) -> LinearHead:
-    """Weighted logistic regression with an L2 penalty on standardised features (L-BFGS)."""
+INVARIANTS = ("size", "real-sources")
+
+
+def nuisances(data: TrainingSet, rows: np.ndarray, invariant: tuple[str, ...]) -> np.ndarray | None:
+    """Per-row variables (one column each) that the head's logit must not follow inside a class: the view's
+    log long side ("size"), and one indicator per REAL source group ("real-sources", zero on FAKE rows)."""
+    unknown = sorted(set(invariant) - set(INVARIANTS))
+    if unknown:
+        raise ValueError(f"unknown invariants {unknown}; choose from {INVARIANTS}")
+    columns = []
+    if "size" in invariant:
+        columns.append(np.log(np.maximum(data.long_side[rows], 1)).astype(np.float64)[:, None])
+    if "real-sources" in invariant:
+        real = data.label[rows] == 0
+        groups = np.unique(data.group[rows][real])
+        columns.append((data.group[rows][:, None] == groups[None, :]) & real[:, None])
+    return np.hstack(columns).astype(np.float64) if columns else None
+
+
+def nuisance_directions(
+    x: np.ndarray, labels: np.ndarray, weights: np.ndarray, nuisance: np.ndarray, tolerance: float = 1e-6
+) -> np.ndarray:
+    """Orthonormal columns spanning each nuisance variable's weighted within-class covariance with the
+    features ``x``. A kernel orthogonal to them gives a logit whose within-class covariance with every
+    nuisance variable is zero on these rows: for REAL source indicators, every REAL source gets the same
+    mean logit; for size, the logit does not grow or shrink with the picture's size, linearly."""
+    covariance = np.zeros((x.shape[1], nuisance.shape[1]))
+    for label in np.unique(labels):
+        rows = labels == label
+        w = weights[rows] / weights[rows].sum()
+        centred = nuisance[rows] - w @ nuisance[rows]
+        covariance += x[rows].T @ (w[:, None] * centred)  # the features' own mean cancels against the centring
+    basis, singular, _ = np.linalg.svd(covariance, full_matrices=False)
+    return basis[:, singular > tolerance * max(singular.max(initial=0.0), 1e-300)]
+
+
+def fit_head(
+    features: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: float, nuisance: np.ndarray | None = None
+) -> LinearHead:
+    """Weighted logistic regression with an L2 penalty on standardised features (L-BFGS); with ``nuisance``
+    (rows by variables, see ``nuisances``) the kernel is kept orthogonal to ``nuisance_directions``."""
     x = np.asarray(features, np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
     x = (x - mean) / std
+    directions = None
+    if nuisance is not None and nuisance.shape[1]:
+        directions = nuisance_directions(x, np.asarray(labels), np.asarray(weights, np.float64), nuisance)
+        x -= (x @ directions) @ directions.T
     y = np.asarray(labels, np.float64)
     w = np.asarray(weights, np.float64) / np.sum(weights)
 
@@ -184,7 +231,10 @@ def fit_head(features: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: 
         return loss, gradient
 
     result = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    kernel = result.x[:-1] / std
+    kernel = result.x[:-1]
+    if directions is not None:
+        kernel = kernel - directions @ (directions.T @ kernel)
+    kernel = kernel / std
     return LinearHead(kernel=kernel, bias=float(result.x[-1] - kernel @ mean))
 
 
@@ -205,12 +255,13 @@ def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
     """The head fitted on the rows in ``fit``; a skipped tap's features get zero weight."""
     weights = sample_weights(data, fit, recipe)
     features = data.features[recipe.backbone_view]
+    nuisance = nuisances(data, fit, recipe.invariant)
     if not recipe.skip_taps:
-        return fit_head(features[fit], data.label[fit], weights[fit], recipe.l2)
+        return fit_head(features[fit], data.label[fit], weights[fit], recipe.l2, nuisance)
     used = used_columns(recipe)
     if len(used) != features.shape[1]:
         raise ValueError(f"{recipe.backbone_view}: {features.shape[1]} features cached, the taps make {len(used)}")
-    head = fit_head(features[np.ix_(fit, used)], data.label[fit], weights[fit], recipe.l2)
+    head = fit_head(features[np.ix_(fit, used)], data.label[fit], weights[fit], recipe.l2, nuisance)
     kernel = np.zeros(features.shape[1])
     kernel[used] = head.kernel
     return LinearHead(kernel=kernel, bias=head.bias)
@@ -223,8 +274,9 @@ def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
     for array in (data.features[recipe.backbone_view], data.label, data.fold, data.view.astype("U")):
         digest.update(np.ascontiguousarray(array).data)
     fields = asdict(recipe)
-    if not fields["skip_taps"]:
-        del fields["skip_taps"]  # recipes from before the field keep the logits already remembered
+    for name in ("skip_taps", "invariant"):
+        if not fields[name]:
+            del fields[name]  # recipes from before the field keep the logits already remembered
     key = json.dumps({"recipe": fields, "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)
     return Path(memo) / f"{recipe.backbone_view}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 

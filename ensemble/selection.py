@@ -25,6 +25,7 @@ from ensemble.features import load_cache
 from ensemble.heads import (
     LATE_TAPS,
     SHARES,
+    TOP_TAP,
     UNSEEN_SOURCES,
     Recipe,
     held_out_groups,
@@ -72,6 +73,7 @@ COMBOS = (
     ("lite0_crop_taps_std", "lite0_native_taps_std no-late3", "lite0_highpass_std telegram-only"),
     ("lite0_crop_taps_std", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only no-late"),
     ("lite0_crop_taps_std", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only no-top"),
+    ("lite0_crop_taps_std no-top", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only no-late"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_npr_std telegram-only"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_bandpass_std telegram-only"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only", "lite0_npr_std telegram-only"),
@@ -90,10 +92,40 @@ COMBOS = (
         "lite0_npr_std telegram-only",
         "lite0_bandpass_std telegram-only",
     ),
+    *(
+        (
+            f"lite0_crop_taps_std {suffix}",
+            f"lite0_native_taps_std {suffix}",
+            f"lite0_highpass_std telegram-only {suffix}",
+        )
+        for suffix in ("size-invariant", "source-invariant", "invariant")
+    ),
+    (
+        "lite0_crop_taps_std paired-shares",
+        "lite0_native_taps_std paired-shares",
+        "lite0_highpass_std telegram-only paired-shares",
+    ),
+    ("lite0_crop_taps_std", "lite0_native_taps_std source-invariant", "lite0_highpass_std telegram-only"),
+    ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only source-invariant"),
+    ("lite0_crop_taps_std source-invariant", "lite0_native_taps_std", "lite0_highpass_std telegram-only"),
+    (
+        "lite0_crop_taps_std size-invariant",
+        "lite0_native_taps_std source-invariant",
+        "lite0_highpass_std telegram-only size-invariant",
+    ),
+    (
+        "lite0_crop_taps_std",
+        "lite0_native_taps_std source-invariant",
+        "lite0_highpass_std telegram-only source-invariant",
+    ),
+    (
+        "lite0_crop_taps_std source-invariant",
+        "lite0_native_taps_std source-invariant",
+        "lite0_highpass_std telegram-only",
+    ),
 )
 
 
-TOP_TAP = ("top_activation",)
 LATE3_TAPS = ("block11_expand_activation", *LATE_TAPS)
 
 
@@ -102,27 +134,69 @@ def variants() -> dict[str, Recipe]:
     (``lite0_crop_taps``) and from the top-layer ``lite0_crop``."""
     shipped, top = BASE["lite0_crop_taps"], BASE["lite0_crop"]
     highpass_telegram = replace(BASE["lite0_highpass_std"], views=("telegram",))
-    return BASE | {
-        "lite0_crop no-size-match": replace(top, match_sizes=False),
-        "lite0_crop telegram-only": replace(top, views=("telegram",)),
-        "lite0_crop_taps l2=1e-2": replace(shipped, l2=1e-2),
-        "lite0_crop_taps l2=1e-1": replace(shipped, l2=1e-1),
-        "lite0_crop_taps l2=1": replace(shipped, l2=1.0),
-        "lite0_native_taps l2=1e-1": replace(BASE["lite0_native_taps"], l2=1e-1),
-        "lite0_native_taps l2=1": replace(BASE["lite0_native_taps"], l2=1.0),
-        "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
-        "lite0_highpass_std telegram-only": highpass_telegram,
-        "lite0_highpass_std telegram-only l2=1e-2": replace(highpass_telegram, l2=1e-2),
-        "lite0_highpass_std telegram-only photos=0.24": replace(highpass_telegram, shares=SHARES | {"photos": 0.24}),
-        "lite0_highpass_std telegram-only no-top": replace(highpass_telegram, skip_taps=TOP_TAP),
-        "lite0_native_taps_std no-top": replace(BASE["lite0_native_taps_std"], skip_taps=TOP_TAP),
-        "lite0_crop_taps_std no-top": replace(BASE["lite0_crop_taps_std"], skip_taps=TOP_TAP),
-        "lite0_native_taps_std no-late": replace(BASE["lite0_native_taps_std"], skip_taps=LATE_TAPS),
-        "lite0_native_taps_std no-late3": replace(BASE["lite0_native_taps_std"], skip_taps=LATE3_TAPS),
-        "lite0_highpass_std telegram-only no-late": replace(highpass_telegram, skip_taps=LATE_TAPS),
-        "lite0_npr_std telegram-only": replace(BASE["lite0_npr_std"], views=("telegram",)),
-        "lite0_bandpass_std telegram-only": replace(BASE["lite0_bandpass_std"], views=("telegram",)),
-    }
+    return (
+        BASE
+        | {
+            "lite0_crop no-size-match": replace(top, match_sizes=False),
+            "lite0_crop telegram-only": replace(top, views=("telegram",)),
+            "lite0_crop_taps l2=1e-2": replace(shipped, l2=1e-2),
+            "lite0_crop_taps l2=1e-1": replace(shipped, l2=1e-1),
+            "lite0_crop_taps l2=1": replace(shipped, l2=1.0),
+            "lite0_native_taps l2=1e-1": replace(BASE["lite0_native_taps"], l2=1e-1),
+            "lite0_native_taps l2=1": replace(BASE["lite0_native_taps"], l2=1.0),
+            "lite0_crop_taps equal-shares": replace(shipped, group_power=1.0, shares={}),
+            "lite0_highpass_std telegram-only": highpass_telegram,
+            "lite0_highpass_std telegram-only l2=1e-2": replace(highpass_telegram, l2=1e-2),
+            "lite0_highpass_std telegram-only photos=0.24": replace(
+                highpass_telegram, shares=SHARES | {"photos": 0.24}
+            ),
+            "lite0_highpass_std telegram-only no-top": replace(highpass_telegram, skip_taps=TOP_TAP),
+            "lite0_native_taps_std no-top": replace(BASE["lite0_native_taps_std"], skip_taps=TOP_TAP),
+            "lite0_crop_taps_std no-top": replace(BASE["lite0_crop_taps_std"], skip_taps=TOP_TAP),
+            "lite0_native_taps_std no-late": replace(BASE["lite0_native_taps_std"], skip_taps=LATE_TAPS),
+            "lite0_native_taps_std no-late3": replace(BASE["lite0_native_taps_std"], skip_taps=LATE3_TAPS),
+            "lite0_highpass_std telegram-only no-late": replace(highpass_telegram, skip_taps=LATE_TAPS),
+            "lite0_npr_std telegram-only": replace(BASE["lite0_npr_std"], views=("telegram",)),
+            "lite0_bandpass_std telegram-only": replace(BASE["lite0_bandpass_std"], views=("telegram",)),
+        }
+        | {
+            f"{name} {suffix}": replace(recipe, invariant=invariant)
+            for name, recipe in (
+                ("lite0_crop_taps_std", BASE["lite0_crop_taps_std"]),
+                ("lite0_native_taps_std", BASE["lite0_native_taps_std"]),
+                ("lite0_highpass_std telegram-only", highpass_telegram),
+            )
+            for suffix, invariant in INVARIANT_VARIANTS.items()
+        }
+        | {
+            "lite0_crop_taps_std paired-shares": replace(BASE["lite0_crop_taps_std"], shares=dict(PAIRED_SHARES)),
+            "lite0_native_taps_std paired-shares": replace(BASE["lite0_native_taps_std"], shares=dict(PAIRED_SHARES)),
+            "lite0_highpass_std telegram-only paired-shares": replace(highpass_telegram, shares=dict(PAIRED_SHARES)),
+        }
+    )
+
+
+# More of the training weight on sources with both classes (the same kind of picture REAL and FAKE, as users meet
+# them), less on one-class sources, whose pictures can be told apart by what differs between sources.
+PAIRED_SHARES = {
+    "cifake": 0.06,
+    "diffusiondb-coco": 0.06,
+    "art": 0.10,
+    "modern": 0.20,
+    "games": 0.30,
+    "galleries": 0.08,
+    "photos": 0.06,
+    "human-art": 0.04,
+    "gan-faces": 0.10,
+}
+
+
+# Heads whose logit must not follow the picture's size or which REAL source it is from (``heads.nuisances``).
+INVARIANT_VARIANTS = {
+    "size-invariant": ("size",),
+    "source-invariant": ("real-sources",),
+    "invariant": ("size", "real-sources"),
+}
 
 
 def within_group_auc(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray, sources: np.ndarray) -> float:
@@ -140,12 +214,13 @@ def within_group_auc(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray,
 def scored(
     logits: np.ndarray, labels: np.ndarray, sources: np.ndarray, long_side: np.ndarray, groups: np.ndarray
 ) -> dict:
-    """Platt-scaled (on these rows, sources weighted equally) logloss and AUC, unseen rows and overall, and
-    how often REAL pictures of 900 px and more get p >= 0.5 (the size bias)."""
-    weights = calibration.source_balanced_weights(sources)
-    scale, shift = calibration.fit_platt(logits, labels, weights)
-    p = calibration.sigmoid(scale * logits + shift)
+    """Platt-scaled (on these rows, sources weighted equally) logloss and AUC, unseen rows and overall, how
+    often REAL pictures of 900 px and more get p >= 0.5 (the size bias), and the share of unseen rows left
+    UNSURE by the band that ``train`` would fit on these rows."""
+    fitted = calibration.fit_from_out_of_fold({"logit": logits, "label": labels, "source": sources})
+    p, band = fitted["probabilities"], calibration.band_of(fitted["unsure"])
     unseen = np.isin(sources, UNSEEN_SOURCES)
+    unsure = (p > band[0]) & (p < band[1])
     return {
         "unseen_logloss": metrics.log_loss(p[unseen], labels[unseen]),
         "unseen_auc": metrics.roc_auc(p[unseen], labels[unseen]),
@@ -153,6 +228,7 @@ def scored(
         "overall_auc": metrics.roc_auc(p, labels),
         "big_real_fake": float((p[(labels == 0) & (long_side >= 900)] >= 0.5).mean()),
         "within_group_auc": within_group_auc(logits, labels, groups, sources),
+        "unseen_unsure": float(unsure[unseen].mean()),
         "p": p,
     }
 
@@ -194,7 +270,7 @@ def run(cache: str, seeds: list[int], names: list[str] | None = None) -> dict:
                 results.setdefault(" + ".join(combo), []).append(scored(mean, labels, sources, sizes, groups))
         print(f"fold seed {seed} done", file=sys.stderr, flush=True)
     print("| recipe | " + " | ".join(COLUMNS.values()) + " |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---" * (len(COLUMNS) + 1) + "|")
     table = spread(results)
     for name, figures in table.items():
         cells = [f"{f['median']:.3f} ({f['min']:.3f}-{f['max']:.3f})" for f in figures.values()]
@@ -214,6 +290,7 @@ COLUMNS = {
     "overall_auc": "overall AUC",
     "big_real_fake": "big REAL p>=0.5",
     "within_group_auc": "within-group AUC",
+    "unseen_unsure": "unseen UNSURE",
 }
 
 

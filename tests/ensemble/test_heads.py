@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from ensemble.heads import SIZE_BINS, Recipe, TrainingSet, fit_full, fit_head, out_of_fold, sample_weights, used_columns
+from ensemble.heads import (
+    SIZE_BINS,
+    Recipe,
+    TrainingSet,
+    fit_full,
+    fit_head,
+    nuisances,
+    out_of_fold,
+    sample_weights,
+    used_columns,
+)
 
 
 def _data(n=240, dims=32, seed=0, informative=True, folds=4):
@@ -143,6 +153,42 @@ def test_a_skipped_tap_gets_no_weight_and_its_signal_is_not_learnt():
         used_columns(Recipe(view, skip_taps=("block0_expand_activation",)))
 
 
+def _within_class_covariance(logits, labels, weights, variable):
+    total = 0.0
+    for label in (0, 1):
+        rows = labels == label
+        w = weights[rows] / weights[rows].sum()
+        total += np.sum(w * (logits[rows] - w @ logits[rows]) * (variable[rows] - w @ variable[rows]))
+    return total
+
+
+def test_an_invariant_head_does_not_follow_size_or_the_real_source_inside_a_class():
+    data = _data(n=600, dims=16)
+    size = np.log(data.long_side)
+    real_group = np.where(data.label == 0, np.where(np.arange(600) % 4 < 2, "photos_a", "photos_b"), "gallery")
+    data.group = real_group
+    data.features["f"][:, 1] += 1.5 * (size - size.mean())  # size, which the pool's bias ties to the label
+    data.features["f"][:, 2] += 2.0 * (real_group == "photos_a")  # which REAL source a picture is from
+    telegram = dict(views=("telegram",), match_sizes=False)
+    plain, invariant = Recipe("f", **telegram), Recipe("f", invariant=("size", "real-sources"), **telegram)
+    weights = sample_weights(data, np.ones(600, bool), plain)
+    real = data.label == 0
+    follows = {}
+    for recipe in (plain, invariant):
+        logits = fit_full(data, recipe).logits(data.features["f"])
+        mean = {g: np.average(logits[real_group == g], weights=weights[real_group == g]) for g in set(real_group)}
+        in_a = mean["photos_a"] - mean["photos_b"]  # weighed as the head's fit weighs the rows
+        follows[recipe.invariant] = (_within_class_covariance(logits, data.label, weights, size), in_a)
+        assert ((logits > 0) == data.label).mean() > 0.75  # the label's own direction is still learnt
+    assert abs(follows[()][0]) > 0.1 and abs(follows[()][1]) > 0.5
+    assert abs(follows[invariant.invariant][0]) < 1e-6 and abs(follows[invariant.invariant][1]) < 1e-6
+    columns = nuisances(data, real, ("size", "real-sources"))
+    assert columns.shape == (300, 3) and columns[:, 1:].sum() == 300  # one indicator per REAL group
+    assert not nuisances(data, ~real, ("real-sources",)).any()  # FAKE rows carry no source indicator
+    with pytest.raises(ValueError, match="unknown invariants"):
+        nuisances(data, real, ("colour",))
+
+
 def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_group_auc_and_the_size_bias():
     from ensemble.selection import SHIPPED, improvements
 
@@ -172,3 +218,21 @@ def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_gro
         "size bias": "more big REAL photos look FAKE",
     }
     assert improvements({"better": row(0.49, 0.72, 0.38)}) == {}  # no reference, no verdicts
+
+
+def test_selection_scores_the_size_bias_and_the_unsure_share_the_band_would_leave():
+    from ensemble.selection import scored
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    labels = np.arange(n) % 2
+    sources = np.where(np.arange(n) % 4 < 2, "games", "cifake")  # games is an unseen source, cifake is not
+    groups = np.where(np.arange(n) % 8 < 4, sources, sources + "_b")
+    long_side = np.where(rng.random(n) < 0.5, 1280, 256)
+    clear = scored(6.0 * (labels - 0.5) + rng.normal(0, 0.5, n), labels, sources, long_side, groups)
+    assert clear["unseen_unsure"] < 0.05 and clear["unseen_auc"] > 0.99 and clear["big_real_fake"] == 0.0
+    # a weak signal, and big REAL pictures pushed towards FAKE: wide band, many UNSURE, the size bias shows
+    weak = 1.5 * (labels - 0.5) + rng.normal(0, 1.0, n) + 1.5 * ((labels == 0) & (long_side == 1280))
+    murky = scored(weak, labels, sources, long_side, groups)
+    assert murky["unseen_unsure"] > 0.5 and murky["big_real_fake"] > 0.3
+    assert 0.6 < murky["within_group_auc"] < 0.75
