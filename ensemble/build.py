@@ -25,7 +25,9 @@ from ensemble import calibration, metrics
 from ensemble.features import BACKBONE_VIEWS, build_cache, load_cache
 from ensemble.heads import (
     FOLDS,
+    LATE_TAPS,
     SIZE_BINS,
+    TOP_TAP,
     Recipe,
     fit_full,
     held_out_groups,
@@ -37,14 +39,17 @@ from ensemble.onnx_files import sha256
 
 FOLD_SEED = 0
 # The shipped members: chosen by out-of-fold results on unseen sources (README, "How the members were chosen").
-# All read their eight taps' spatial means and standard deviations. (Leaving the last two taps out of the
-# native-scale members, ``skip_taps=LATE_TAPS``, won out of fold but made the Why? heatmap unfaithful: README.)
+# All read their eight taps' spatial means and standard deviations, except the last layers, which say most about
+# what the picture shows (and that differs between sources): the whole-picture member leaves out the top layer,
+# the two members at the picture's own pixel scale the last two.
 MEMBERS = {
-    "lite0_whole": Recipe("lite0_224_crop_taps_std"),  # the whole picture scaled down (its centre square)
-    "lite0_native": Recipe("lite0_224_native_taps_std"),  # three squares at the picture's own pixel scale
+    # the whole picture scaled down (its centre square)
+    "lite0_whole": Recipe("lite0_224_crop_taps_std", skip_taps=TOP_TAP),
+    # three squares at the picture's own pixel scale
+    "lite0_native": Recipe("lite0_224_native_taps_std", skip_taps=LATE_TAPS),
     # the same squares' fine detail (high-pass), fitted on the telegram view only: the small view, scaled
     # down and re-compressed, has other fine detail than users' photos
-    "lite0_highpass": Recipe("lite0_224_native_highpass_std", views=("telegram",)),
+    "lite0_highpass": Recipe("lite0_224_native_highpass_std", views=("telegram",), skip_taps=LATE_TAPS),
 }
 
 

@@ -220,6 +220,14 @@ def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_gro
     assert improvements({"better": row(0.49, 0.72, 0.38)}) == {}  # no reference, no verdicts
 
 
+def test_the_guard_holds_candidates_against_the_members_that_ship():
+    from ensemble.build import MEMBERS
+    from ensemble.selection import SHIPPED, variants
+
+    recipes = variants()
+    assert [recipes[name] for name in SHIPPED.split(" + ")] == list(MEMBERS.values())
+
+
 def test_selection_scores_the_size_bias_and_the_unsure_share_the_band_would_leave():
     from ensemble.selection import scored
 
