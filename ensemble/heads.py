@@ -58,7 +58,8 @@ class Recipe:
     # the ImageNet top layer says most about what is in the picture, which differs between sources
     skip_taps: tuple[str, ...] = ()
     # what the head's logit must not follow inside a class, on its training rows (``nuisance_directions``):
-    # "size" (the log long side of the view) and "real-sources" (which source group a REAL picture is from)
+    # "size" (the log long side of the view; the two classes' covariances together) and "real-sources"
+    # (which source group a REAL picture is from)
     invariant: tuple[str, ...] = ()
 
 
@@ -193,9 +194,11 @@ def nuisance_directions(
     x: np.ndarray, labels: np.ndarray, weights: np.ndarray, nuisance: np.ndarray, tolerance: float = 1e-6
 ) -> np.ndarray:
     """Orthonormal columns spanning each nuisance variable's weighted within-class covariance with the
-    features ``x``. A kernel orthogonal to them gives a logit whose within-class covariance with every
-    nuisance variable is zero on these rows: for REAL source indicators, every REAL source gets the same
-    mean logit; for size, the logit does not grow or shrink with the picture's size, linearly."""
+    features ``x``, summed over the classes. A kernel orthogonal to them gives a logit whose within-class
+    covariances with a nuisance variable sum to zero on these rows. For REAL source indicators (zero on FAKE
+    rows) that is exact for the REAL class: every REAL source group gets the same mean logit. For size it
+    holds for the two classes together only: the logit may still rise with size among REAL pictures if it
+    falls as much among FAKE ones."""
     covariance = np.zeros((x.shape[1], nuisance.shape[1]))
     for label in np.unique(labels):
         rows = labels == label
@@ -217,7 +220,8 @@ def fit_head(
     directions = None
     if nuisance is not None and nuisance.shape[1]:
         directions = nuisance_directions(x, np.asarray(labels), np.asarray(weights, np.float64), nuisance)
-        x -= (x @ directions) @ directions.T
+        if directions.shape[1]:
+            x -= (x @ directions) @ directions.T
     y = np.asarray(labels, np.float64)
     w = np.asarray(weights, np.float64) / np.sum(weights)
 
@@ -232,7 +236,7 @@ def fit_head(
 
     result = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
     kernel = result.x[:-1]
-    if directions is not None:
+    if directions is not None and directions.shape[1]:
         kernel = kernel - directions @ (directions.T @ kernel)
     kernel = kernel / std
     return LinearHead(kernel=kernel, bias=float(result.x[-1] - kernel @ mean))

@@ -130,8 +130,8 @@ LATE3_TAPS = ("block11_expand_activation", *LATE_TAPS)
 
 
 def variants() -> dict[str, Recipe]:
-    """The recipes compared: the backbone views, and one change at a time from the shipped ``lite0_whole``
-    (``lite0_crop_taps``) and from the top-layer ``lite0_crop``."""
+    """The recipes compared: the backbone views, and one change at a time from them (the shipped members are
+    ``SHIPPED``'s three)."""
     shipped, top = BASE["lite0_crop_taps"], BASE["lite0_crop"]
     highpass_telegram = replace(BASE["lite0_highpass_std"], views=("telegram",))
     return (
@@ -176,8 +176,9 @@ def variants() -> dict[str, Recipe]:
     )
 
 
-# More of the training weight on sources with both classes (the same kind of picture REAL and FAKE, as users meet
-# them), less on one-class sources, whose pictures can be told apart by what differs between sources.
+# More of the training weight on games, ``modern`` games and GAN faces (the same kind of picture REAL and FAKE, as
+# users meet them), less on the one-class sources (whose pictures can be told apart by what differs between
+# sources) and on CIFAKE and diffusiondb-coco.
 PAIRED_SHARES = {
     "cifake": 0.06,
     "diffusiondb-coco": 0.06,

@@ -1,7 +1,8 @@
 """Class-activation maps of one ensemble member (through tf-keras-vis), and putting them back on the photo.
 
-Every method looks at the member's last convolutional activation
-(``top_activation``) and explains the FAKE score, i.e. the member's logit.
+Every method looks at the deepest layer the member's head weighs (``ensemble.classifier.cam_layer``:
+``top_activation``, or an earlier tap for a head that leaves the last ones out, as the shipped ones do)
+and explains the FAKE score, i.e. the member's logit.
 
 tf-keras-vis 0.8.7 under Keras 3, what needed care (all handled here, the
 package itself is untouched):

@@ -182,9 +182,10 @@ def test_an_invariant_head_does_not_follow_size_or_the_real_source_inside_a_clas
         assert ((logits > 0) == data.label).mean() > 0.75  # the label's own direction is still learnt
     assert abs(follows[()][0]) > 0.1 and abs(follows[()][1]) > 0.5
     assert abs(follows[invariant.invariant][0]) < 1e-6 and abs(follows[invariant.invariant][1]) < 1e-6
-    columns = nuisances(data, real, ("size", "real-sources"))
-    assert columns.shape == (300, 3) and columns[:, 1:].sum() == 300  # one indicator per REAL group
-    assert not nuisances(data, ~real, ("real-sources",)).any()  # FAKE rows carry no source indicator
+    data.group = np.where(np.arange(600) % 6 == 1, "photos_a", real_group)  # a sixth of the FAKE rows too
+    columns = nuisances(data, np.ones(600, bool), ("size", "real-sources"))
+    assert columns.shape == (600, 3) and columns[real, 1:].sum() == 300  # one indicator per REAL group
+    assert not columns[~real, 1:].any()  # FAKE rows carry no source indicator, whatever their group
     with pytest.raises(ValueError, match="unknown invariants"):
         nuisances(data, real, ("colour",))
 

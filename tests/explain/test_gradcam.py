@@ -486,7 +486,7 @@ def test_deletion_on_fake_test_pictures_with_the_shipped_ensemble():
     # CIFAKE's 32 px pictures are left out: a 10% mask of them is a few model-input pixels blown up.
     fakes = [sample for sample in samples if sample.label == 1 and sample.source != "cifake"]
     # 40 pictures: one picture's score spreads over about +-1.2 logits, so the mean of 12 (the first version
-    # of this test) moved by +-0.35 between sets of weights of equal faithfulness (12: -0.24, 40: 0.45,
+    # of this test) moved by +-0.35 between sets of weights of equal faithfulness (mean fill, 12: -0.24, 40: 0.45,
     # 80: 0.68 with the weights of 2026-12-01 late night; 0.26, 0.74 and 0.64 with the ones before)
     chosen = [fakes[i] for i in np.random.default_rng(0).choice(len(fakes), 40, replace=False)]
     explainer = Explainer(Detector.from_dir(WEIGHTS))
