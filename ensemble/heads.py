@@ -217,11 +217,12 @@ def fit_head(
     x = np.asarray(features, np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
     x = (x - mean) / std
-    directions = None
+    directions = None  # or orthonormal columns to keep the kernel away from
     if nuisance is not None and nuisance.shape[1]:
         directions = nuisance_directions(x, np.asarray(labels), np.asarray(weights, np.float64), nuisance)
-        if directions.shape[1]:
-            x -= (x @ directions) @ directions.T
+        directions = directions if directions.shape[1] else None
+    if directions is not None:
+        x -= (x @ directions) @ directions.T
     y = np.asarray(labels, np.float64)
     w = np.asarray(weights, np.float64) / np.sum(weights)
 
@@ -236,7 +237,7 @@ def fit_head(
 
     result = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
     kernel = result.x[:-1]
-    if directions is not None and directions.shape[1]:
+    if directions is not None:
         kernel = kernel - directions @ (directions.T @ kernel)
     kernel = kernel / std
     return LinearHead(kernel=kernel, bias=float(result.x[-1] - kernel @ mean))

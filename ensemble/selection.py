@@ -47,6 +47,32 @@ BASE = {
 }
 
 
+# More of the training weight on games, ``modern`` games and GAN faces (the same kind of picture REAL and FAKE, as
+# users meet them), less on the one-class sources (whose pictures can be told apart by what differs between
+# sources) and on CIFAKE and diffusiondb-coco.
+PAIRED_SHARES = {
+    "cifake": 0.06,
+    "diffusiondb-coco": 0.06,
+    "art": 0.10,
+    "modern": 0.20,
+    "games": 0.30,
+    "galleries": 0.08,
+    "photos": 0.06,
+    "human-art": 0.04,
+    "gan-faces": 0.10,
+}
+
+
+# One change applied to each of the three members shipped until 2026-12-02 (every tap read): heads whose logit must
+# not follow the picture's size or which REAL source it is from (``heads.nuisances``), and ``PAIRED_SHARES``.
+TRIO_CHANGES = {
+    "size-invariant": {"invariant": ("size",)},
+    "source-invariant": {"invariant": ("real-sources",)},
+    "invariant": {"invariant": ("size", "real-sources")},
+    "paired-shares": {"shares": PAIRED_SHARES},
+}
+
+
 COMBOS = (
     ("lite0_crop", "lite2_crop", "lite0_native"),
     ("lite0_crop_taps", "lite0_native_taps"),
@@ -98,12 +124,7 @@ COMBOS = (
             f"lite0_native_taps_std {suffix}",
             f"lite0_highpass_std telegram-only {suffix}",
         )
-        for suffix in ("size-invariant", "source-invariant", "invariant")
-    ),
-    (
-        "lite0_crop_taps_std paired-shares",
-        "lite0_native_taps_std paired-shares",
-        "lite0_highpass_std telegram-only paired-shares",
+        for suffix in TRIO_CHANGES
     ),
     ("lite0_crop_taps_std", "lite0_native_taps_std source-invariant", "lite0_highpass_std telegram-only"),
     ("lite0_crop_taps_std", "lite0_native_taps_std", "lite0_highpass_std telegram-only source-invariant"),
@@ -160,44 +181,15 @@ def variants() -> dict[str, Recipe]:
             "lite0_bandpass_std telegram-only": replace(BASE["lite0_bandpass_std"], views=("telegram",)),
         }
         | {
-            f"{name} {suffix}": replace(recipe, invariant=invariant)
+            f"{name} {suffix}": replace(recipe, **change)
             for name, recipe in (
                 ("lite0_crop_taps_std", BASE["lite0_crop_taps_std"]),
                 ("lite0_native_taps_std", BASE["lite0_native_taps_std"]),
                 ("lite0_highpass_std telegram-only", highpass_telegram),
             )
-            for suffix, invariant in INVARIANT_VARIANTS.items()
-        }
-        | {
-            "lite0_crop_taps_std paired-shares": replace(BASE["lite0_crop_taps_std"], shares=dict(PAIRED_SHARES)),
-            "lite0_native_taps_std paired-shares": replace(BASE["lite0_native_taps_std"], shares=dict(PAIRED_SHARES)),
-            "lite0_highpass_std telegram-only paired-shares": replace(highpass_telegram, shares=dict(PAIRED_SHARES)),
+            for suffix, change in TRIO_CHANGES.items()
         }
     )
-
-
-# More of the training weight on games, ``modern`` games and GAN faces (the same kind of picture REAL and FAKE, as
-# users meet them), less on the one-class sources (whose pictures can be told apart by what differs between
-# sources) and on CIFAKE and diffusiondb-coco.
-PAIRED_SHARES = {
-    "cifake": 0.06,
-    "diffusiondb-coco": 0.06,
-    "art": 0.10,
-    "modern": 0.20,
-    "games": 0.30,
-    "galleries": 0.08,
-    "photos": 0.06,
-    "human-art": 0.04,
-    "gan-faces": 0.10,
-}
-
-
-# Heads whose logit must not follow the picture's size or which REAL source it is from (``heads.nuisances``).
-INVARIANT_VARIANTS = {
-    "size-invariant": ("size",),
-    "source-invariant": ("real-sources",),
-    "invariant": ("size", "real-sources"),
-}
 
 
 def within_group_auc(logits: np.ndarray, labels: np.ndarray, groups: np.ndarray, sources: np.ndarray) -> float:
