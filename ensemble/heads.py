@@ -58,8 +58,8 @@ class Recipe:
     # the ImageNet top layer says most about what is in the picture, which differs between sources
     skip_taps: tuple[str, ...] = ()
     # what the head's logit must not follow inside a class, on its training rows (``nuisance_directions``):
-    # "size" (the log long side of the view; the two classes' covariances together) and "real-sources"
-    # (which source group a REAL picture is from)
+    # "size" (the log long side of the view; the two classes' covariances together), "size-per-class" (each
+    # class's covariance alone) and "real-sources" (which source group a REAL picture is from)
     invariant: tuple[str, ...] = ()
 
 
@@ -171,18 +171,23 @@ class LinearHead:
         return np.asarray(features, np.float64) @ self.kernel + self.bias
 
 
-INVARIANTS = ("size", "real-sources")
+INVARIANTS = ("size", "size-per-class", "real-sources")
 
 
 def nuisances(data: TrainingSet, rows: np.ndarray, invariant: tuple[str, ...]) -> np.ndarray | None:
     """Per-row variables (one column each) that the head's logit must not follow inside a class: the view's
-    log long side ("size"), and one indicator per REAL source group ("real-sources", zero on FAKE rows)."""
+    log long side ("size"; "size-per-class": one column per class, zero on the other class's rows, so that
+    neither class's logit follows size), and one indicator per REAL source group ("real-sources", zero on FAKE
+    rows)."""
     unknown = sorted(set(invariant) - set(INVARIANTS))
     if unknown:
         raise ValueError(f"unknown invariants {unknown}; choose from {INVARIANTS}")
     columns = []
+    log_size = np.log(np.maximum(data.long_side[rows], 1)).astype(np.float64)
     if "size" in invariant:
-        columns.append(np.log(np.maximum(data.long_side[rows], 1)).astype(np.float64)[:, None])
+        columns.append(log_size[:, None])
+    if "size-per-class" in invariant:
+        columns.append(log_size[:, None] * (data.label[rows][:, None] == np.array([[0, 1]])))
     if "real-sources" in invariant:
         real = data.label[rows] == 0
         groups = np.unique(data.group[rows][real])
@@ -198,7 +203,7 @@ def nuisance_directions(
     covariances with a nuisance variable sum to zero on these rows. For REAL source indicators (zero on FAKE
     rows) that is exact for the REAL class: every REAL source group gets the same mean logit. For size it
     holds for the two classes together only: the logit may still rise with size among REAL pictures if it
-    falls as much among FAKE ones."""
+    falls as much among FAKE ones; with one size column per class ("size-per-class") it holds in each."""
     covariance = np.zeros((x.shape[1], nuisance.shape[1]))
     for label in np.unique(labels):
         rows = labels == label

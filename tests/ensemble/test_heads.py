@@ -153,13 +153,33 @@ def test_a_skipped_tap_gets_no_weight_and_its_signal_is_not_learnt():
         used_columns(Recipe(view, skip_taps=("block0_expand_activation",)))
 
 
-def _within_class_covariance(logits, labels, weights, variable):
+def _within_class_covariance(logits, labels, weights, variable, classes=(0, 1)):
     total = 0.0
-    for label in (0, 1):
+    for label in classes:
         rows = labels == label
         w = weights[rows] / weights[rows].sum()
         total += np.sum(w * (logits[rows] - w @ logits[rows]) * (variable[rows] - w @ variable[rows]))
     return total
+
+
+def test_a_size_per_class_invariant_head_follows_size_in_neither_class():
+    data = _data(n=600, dims=16)
+    size = np.log(data.long_side)
+    # size pushes REAL and FAKE features in opposite directions: summed over the classes it could cancel
+    data.features["f"][:, 1] += 1.5 * (size - size.mean()) * np.where(data.label == 0, 1.0, -0.5)
+    telegram = dict(views=("telegram",), match_sizes=False)
+    weights = sample_weights(data, np.ones(600, bool), Recipe("f", **telegram))
+    covariances = {}
+    for invariant in ((), ("size",), ("size-per-class",)):
+        logits = fit_full(data, Recipe("f", invariant=invariant, **telegram)).logits(data.features["f"])
+        covariances[invariant] = [_within_class_covariance(logits, data.label, weights, size, (c,)) for c in (0, 1)]
+        assert ((logits > 0) == data.label).mean() > 0.75
+    assert max(abs(c) for c in covariances[()]) > 0.05
+    assert abs(sum(covariances[("size",)])) < 1e-6  # the two classes together only
+    assert max(abs(c) for c in covariances[("size",)]) > 1e-3  # each class alone still follows size
+    assert max(abs(c) for c in covariances[("size-per-class",)]) < 1e-6
+    columns = nuisances(data, np.ones(600, bool), ("size-per-class",))
+    assert columns.shape == (600, 2) and not columns[data.label == 1, 0].any() and not columns[data.label == 0, 1].any()
 
 
 def test_an_invariant_head_does_not_follow_size_or_the_real_source_inside_a_class():
