@@ -1,4 +1,4 @@
-"""Why? heatmaps: Grad-CAM vs Grad-CAM++ vs Faster Score-CAM, and the latency of the answer (a benchmark, not a test).
+"""Why? heatmaps: Grad-CAM, Grad-CAM++, Faster Score-CAM, tap shares; the latency of the answer (a benchmark).
 
 For each method: the Explainer's build time, the heatmap latency on a
 1280x960 JPEG (q80), and the deletion faithfulness score

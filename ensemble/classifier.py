@@ -111,6 +111,25 @@ def _tap_kernels(model: keras.Model) -> dict[str, np.ndarray]:
     return kernels
 
 
+def tap_shares_kernels(model: keras.Model) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """The final dense layer's weights over each tapped layer's channel means and (``mean_std``) deviations, by
+    layer in tap order; None for the deviations of a head that reads means only. Taps with no weight are left
+    out."""
+    _means_kernel(model)  # checks the head is linear
+    kernel = np.asarray(model.get_layer("predictions").kernel)[:, 0]
+    taps = _taps_of(model)
+    widths = [model.get_layer(tap).output.shape[-1] for tap in taps]
+    deviations = any(layer.name.startswith("square") for layer in model.layers)
+    ends = np.cumsum([0, *widths])
+    shares = {}
+    for i, tap in enumerate(taps):
+        means = kernel[ends[i] : ends[i + 1]]
+        spreads = kernel[ends[-1] + ends[i] : ends[-1] + ends[i + 1]] if deviations else None
+        if np.any(means) or (spreads is not None and np.any(spreads)):
+            shares[tap] = (means, spreads)
+    return shares
+
+
 def cam_layer(model: keras.Model) -> str:
     """Where Grad-CAM looks for this member: the deepest tapped layer its head gives weight to.
 

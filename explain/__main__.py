@@ -23,7 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="heatmap.png", help="where to write the overlay PNG (default: heatmap.png)")
     parser.add_argument("--weights", default="weights", help="folder with manifest.json (default: weights)")
     parser.add_argument(
-        "--method", choices=("gradcam", "gradcam++", "scorecam"), default="gradcam", help="heatmap method"
+        "--method",
+        choices=("gradcam", "gradcam++", "scorecam", "tap-shares"),
+        default="gradcam",
+        help="heatmap method (tap-shares: every tapped layer's share of the FAKE score)",
     )
     return parser
 

@@ -14,7 +14,14 @@ from PIL import Image, ImageFilter
 from ensemble.detector import Detector, Judgement
 from ensemble.preprocess import crop_geometry, model_inputs, open_image
 from explain import overlay
-from explain.gradcam import DEFAULT_SCORECAM_MAX_N, METHODS, EnsembleGradcam, MemberCam, place_views
+from explain.gradcam import (
+    DEFAULT_SCORECAM_MAX_N,
+    METHODS,
+    EnsembleGradcam,
+    EnsembleTapShares,
+    MemberCam,
+    place_views,
+)
 from explain.metadata import Evidence, read_evidence
 
 NOTHING_DROVE_FAKE = "No area pushed the score towards FAKE."
@@ -36,7 +43,7 @@ class Explanation:
             analysed area is about the mean member logit minus the mean head
             bias.
         analysed: bool (height, width): the pixels some model view covered.
-        method: ``gradcam``, ``gradcam++`` or ``scorecam``.
+        method: ``gradcam``, ``gradcam++``, ``scorecam`` or ``tap-shares``.
         image_format: ``png`` or ``jpeg``, the encoding of ``overlay``.
     """
 
@@ -64,7 +71,8 @@ class Explainer:
 
         Args:
             detector: the loaded ensemble.
-            method: ``gradcam`` (default), ``gradcam++`` or ``scorecam`` (Faster Score-CAM).
+            method: ``gradcam`` (default), ``gradcam++``, ``scorecam`` (Faster Score-CAM) or ``tap-shares``
+                (every tapped layer's share of the logit, ``explain.gradcam.EnsembleTapShares``).
             scorecam_max_n: channels Score-CAM keeps per member.
             max_side: the overlay's longest side in pixels.
             image_format: the overlay's encoding, ``png`` or ``jpeg`` (smaller and faster to encode).
@@ -97,11 +105,12 @@ class Explainer:
                     f"member {spec.get('name', index)!r}: the model takes {model.inputs[0].shape[1]} px, "
                     f"the manifest says {spec['input_size']}; rebuild it with ensemble.classifier.load_member"
                 )
-        # Grad-CAM: one compiled function per view group, which also gives the verdict's logits.
+        # Grad-CAM and tap shares: one compiled function per view group, which also gives the verdict's logits.
         # The other methods: tf-keras-vis, one visualiser per member (each clones its member once).
-        if method == "gradcam":
+        if method in ("gradcam", "tap-shares"):
+            compiled = EnsembleGradcam if method == "gradcam" else EnsembleTapShares
             self._cams = {
-                group: EnsembleGradcam([detector.models[i] for i in indices]) for group, indices in self._groups.items()
+                group: compiled([detector.models[i] for i in indices]) for group, indices in self._groups.items()
             }
         else:
             self._cams = {

@@ -33,7 +33,10 @@ import warnings
 
 import numpy as np
 
-METHODS = ("gradcam", "gradcam++", "scorecam")
+MEMBER_METHODS = ("gradcam", "gradcam++", "scorecam")  # through tf-keras-vis (``MemberCam``)
+# "tap-shares": every tapped layer's exact share of the logit, cell by cell (``EnsembleTapShares``)
+METHODS = (*MEMBER_METHODS, "tap-shares")
+TAP_SHARES_STRIDE = 8  # input pixels per cell of the tap-shares map (28 x 28 cells for a 224 px input)
 TARGET_LAYER = "top_activation"
 DEFAULT_SCORECAM_MAX_N = 16
 
@@ -81,8 +84,8 @@ class MemberCam:
         Raises:
             ValueError: an unknown method, or a model without a ``top_activation`` layer.
         """
-        if method not in METHODS:
-            raise ValueError(f"unknown explanation method {method!r}; choose from {', '.join(METHODS)}")
+        if method not in MEMBER_METHODS:
+            raise ValueError(f"unknown explanation method {method!r}; choose from {', '.join(MEMBER_METHODS)}")
         if TARGET_LAYER not in {layer.name for layer in model.layers}:
             raise ValueError(
                 f"model {model.name!r} has no layer {TARGET_LAYER!r}; build members with "
@@ -211,6 +214,82 @@ class EnsembleGradcam:
             ``(maps, logits)``: float32 (members, views, cells, cells), signed and in
             logit units like ``MemberCam``'s Grad-CAM, and (views, members) logits.
         """
+        views = np.asarray(views, dtype=np.float32)
+        if views.ndim != 4 or views.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(
+                f"expected views shaped (n, {self.input_size}, {self.input_size}, 3), got {views.shape}; "
+                "use ensemble.preprocess.model_inputs with the members' input_size"
+            )
+        maps, logits = self._run(views)
+        return np.asarray(maps, np.float32), np.asarray(logits, np.float32)
+
+
+def _tap_share_cells(acts, means, spreads, grid: int):
+    """One tapped layer's share of the logit per cell, as a (views, grid, grid) map whose mean over the cells is
+    that layer's part of the head's sum: a mean's share of a cell is the cell's activation, a deviation's is
+    the cell's squared distance from the channel mean over the deviation (those average to the deviation)."""
+    import tensorflow as tf
+
+    cells = tf.tensordot(acts, tf.constant(means, acts.dtype), axes=[[3], [0]])
+    if spreads is not None:
+        squares = tf.square(acts - tf.reduce_mean(acts, axis=[1, 2], keepdims=True))
+        deviation = tf.sqrt(tf.reduce_mean(squares, axis=[1, 2]) + 1e-6)  # as ``classifier.pooled_taps``
+        cells += tf.einsum("nhwc,nc->nhw", squares + 1e-6, tf.constant(spreads, acts.dtype)[None] / deviation)
+    size = int(cells.shape[1])
+    if size > grid and size % grid == 0:  # averaging blocks keeps the mean
+        return tf.nn.avg_pool2d(cells[..., None], size // grid, size // grid, "VALID")[..., 0]
+    if size < grid and grid % size == 0:  # so does repeating cells
+        return tf.repeat(tf.repeat(cells, grid // size, axis=1), grid // size, axis=2)
+    if size != grid:
+        return tf.image.resize(cells[..., None], (grid, grid), method="area")[..., 0]
+    return cells
+
+
+class EnsembleTapShares:
+    """Every tapped layer's share of each member's logit, cell by cell, summed on one grid: ``EnsembleGradcam``'s
+    contract (``(maps, logits)``), in one compiled TensorFlow function.
+
+    Grad-CAM shows the deepest layer the head weighs; the earlier layers' part of the logit (their means and
+    spatial deviations, where texture statistics live) is not drawn. The head is one dense layer over those
+    statistics, so the logit splits exactly over the cells of each layer (``_tap_share_cells``); the layers'
+    maps, brought to ``input_size / TAP_SHARES_STRIDE`` cells a side, add up to a map whose mean is the logit
+    minus the head's bias. A method for ``python -m explain --method tap-shares`` and for comparing heatmaps
+    (``benchmarks.why_latency``); the bot serves Grad-CAM.
+    """
+
+    def __init__(self, models) -> None:
+        import keras
+        import tensorflow as tf
+
+        from ensemble.classifier import tap_shares_kernels
+
+        sizes = {int(model.inputs[0].shape[1]) for model in models}
+        if len(sizes) != 1:
+            raise ValueError(f"members of one input size expected, got sizes {sorted(sizes)}")
+        self.input_size = sizes.pop()
+        grid = max(1, self.input_size // TAP_SHARES_STRIDE)
+        parts = []
+        for model in models:
+            kernels = tap_shares_kernels(model)
+            outputs = [model.get_layer(tap).output for tap in kernels] + [model.output]
+            parts.append((keras.Model(model.input, outputs, name=f"{model.name}_taps"), list(kernels.values())))
+
+        @tf.function(reduce_retracing=True)
+        def run(views):
+            maps, logits = [], []
+            for both, kernels in parts:
+                *acts, logit = both(views, training=False)
+                total = tf.zeros((tf.shape(views)[0], grid, grid), views.dtype)
+                for layer, (means, spreads) in zip(acts, kernels):
+                    total += _tap_share_cells(layer, means, spreads, grid)
+                maps.append(total)
+                logits.append(logit[:, 0])
+            return tf.stack(maps), tf.stack(logits, axis=1)
+
+        self._run = run
+
+    def __call__(self, views: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(maps, logits)``: float32 (members, views, cells, cells) in logit units, and (views, members)."""
         views = np.asarray(views, dtype=np.float32)
         if views.ndim != 4 or views.shape[1:] != (self.input_size, self.input_size, 3):
             raise ValueError(

@@ -295,6 +295,39 @@ def test_a_member_without_weight_on_its_last_taps_gets_grad_cam_at_the_deepest_l
         EnsembleGradcam([skipping, build_classifier("lite0", 96, imagenet=False, taps=taps, pooling="mean_std")])
 
 
+def test_tap_shares_split_the_logit_exactly_over_the_cells_of_every_tapped_layer():
+    """Each member's tap-shares map averages to its logit minus the head's bias, over layers of four grid sizes,
+    with means and deviations, a skipped tap, and a second member in the same compiled function."""
+    from ensemble.classifier import build_classifier, tap_shares_kernels
+    from ensemble.preprocess import model_inputs
+    from explain.gradcam import EnsembleGradcam, EnsembleTapShares
+
+    taps = ("stem_activation", "block3_expand_activation", "block11_expand_activation", "top_activation")
+    rng = np.random.default_rng(5)
+    members = []
+    for name, pooling in (("shares_std", "mean_std"), ("shares_mean", "mean")):
+        model = build_classifier("lite0", 96, imagenet=True, name=name, taps=taps, pooling=pooling)
+        width = model.get_layer("predictions").kernel.shape[0]
+        kernel = rng.normal(0, 0.05, (width, 1)).astype(np.float32)
+        kernel[32 + 144 : 32 + 144 + 672] = 0.0  # block11's means
+        if pooling == "mean_std":
+            kernel[width // 2 + 32 + 144 : width // 2 + 32 + 144 + 672] = 0.0  # and its deviations: a skipped tap
+        model.get_layer("predictions").set_weights([kernel, np.array([0.3], np.float32)])
+        members.append(model)
+    assert list(tap_shares_kernels(members[0])) == ["stem_activation", "block3_expand_activation", "top_activation"]
+    assert tap_shares_kernels(members[1])["top_activation"][1] is None  # a head on means only
+    views = np.concatenate([model_inputs(picture, 96, "crop") for picture in skimage_pictures()])
+    maps, logits = EnsembleTapShares(members)(views)
+    assert maps.shape == (2, len(views), 12, 12)  # 96 / 8 cells a side, from grids of 48, 24, 6 and 3 cells
+    np.testing.assert_allclose(logits, np.concatenate([np.asarray(m(views)) for m in members], axis=1), atol=1e-4)
+    np.testing.assert_allclose(maps.mean(axis=(2, 3)) + 0.3, logits.T, atol=2e-4 * np.abs(logits).max() + 1e-4)
+    # Grad-CAM's map holds the top's share only: its mean misses the earlier layers' part of the logit
+    gradcam, _ = EnsembleGradcam(members)(views)
+    assert np.abs(gradcam.mean(axis=(2, 3)) + 0.3 - logits.T).max() > 1e-2
+    # the cells differ: where each layer's evidence lies, not the logit spread evenly
+    assert (maps.std(axis=(2, 3)) > 1e-3).all()
+
+
 def test_explainer_refuses_unknown_methods_and_non_pictures(explainer, member):
     from explain.explainer import Explainer
 
