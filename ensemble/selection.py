@@ -73,9 +73,9 @@ TRIO_CHANGES = {
 }
 
 
-# One change to the shipped whole-picture member (the weakest alone out of fold, and the one that calls the most
-# REAL pictures FAKE), held against the shipped native and high-pass members: a stronger penalty on its head, or
-# its last two layers left out like theirs.
+# One change to the whole-picture member shipped until midday on 2026-12-02 (L2 1e-3: the weakest alone out of fold,
+# and the one that called the most REAL pictures FAKE), held against the native and high-pass members: a stronger
+# penalty on its head (1e-2 is shipped now), or its last two layers left out like theirs.
 WHOLE_CHANGES = {
     "no-top l2=1e-2": {"skip_taps": TOP_TAP, "l2": 1e-2},
     "no-top l2=1e-1": {"skip_taps": TOP_TAP, "l2": 1e-1},

@@ -1,8 +1,9 @@
 """Class-activation maps of one ensemble member (through tf-keras-vis), and putting them back on the photo.
 
-Every method looks at the deepest layer the member's head weighs (``ensemble.classifier.cam_layer``:
-``top_activation``, or an earlier tap for a head that leaves the last ones out, as the shipped ones do)
-and explains the FAKE score, i.e. the member's logit.
+Every method but ``tap-shares`` looks at the deepest layer the member's head weighs
+(``ensemble.classifier.cam_layer``: ``top_activation``, or an earlier tap for a head that leaves the last ones
+out, as the shipped ones do); ``tap-shares`` (``EnsembleTapShares``) spreads the logit over every layer the head
+reads. All explain the FAKE score, i.e. the member's logit.
 
 tf-keras-vis 0.8.7 under Keras 3, what needed care (all handled here, the
 package itself is untouched):
@@ -253,8 +254,9 @@ class EnsembleTapShares:
     spatial deviations, where texture statistics live) is not drawn. The head is one dense layer over those
     statistics, so the logit splits exactly over the cells of each layer (``_tap_share_cells``); the layers'
     maps, brought to ``input_size / TAP_SHARES_STRIDE`` cells a side, add up to a map whose mean is the logit
-    minus the head's bias. A method for ``python -m explain --method tap-shares`` and for comparing heatmaps
-    (``benchmarks.why_latency``); the bot serves Grad-CAM.
+    minus the head's bias (exactly where each layer's grid divides that grid or is divided by it, as for the
+    Lite0 members at 224 and 96 px; an area resize, nearly, elsewhere). A method for ``python -m explain
+    --method tap-shares`` and for comparing heatmaps (``benchmarks.why_latency``); the bot serves Grad-CAM.
     """
 
     def __init__(self, models) -> None:

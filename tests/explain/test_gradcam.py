@@ -309,13 +309,14 @@ def test_tap_shares_split_the_logit_exactly_over_the_cells_of_every_tapped_layer
         model = build_classifier("lite0", 96, imagenet=True, name=name, taps=taps, pooling=pooling)
         width = model.get_layer("predictions").kernel.shape[0]
         kernel = rng.normal(0, 0.05, (width, 1)).astype(np.float32)
-        kernel[32 + 144 : 32 + 144 + 672] = 0.0  # block11's means
-        if pooling == "mean_std":
-            kernel[width // 2 + 32 + 144 : width // 2 + 32 + 144 + 672] = 0.0  # and its deviations: a skipped tap
+        if pooling == "mean_std":  # block11's means and deviations: a skipped tap (the other member weighs it)
+            kernel[32 + 144 : 32 + 144 + 672] = 0.0
+            kernel[width // 2 + 32 + 144 : width // 2 + 32 + 144 + 672] = 0.0
         model.get_layer("predictions").set_weights([kernel, np.array([0.3], np.float32)])
         members.append(model)
     assert list(tap_shares_kernels(members[0])) == ["stem_activation", "block3_expand_activation", "top_activation"]
-    assert tap_shares_kernels(members[1])["top_activation"][1] is None  # a head on means only
+    assert list(tap_shares_kernels(members[1])) == list(taps)
+    assert tap_shares_kernels(members[1])["block11_expand_activation"][1] is None  # a head on means only
     views = np.concatenate([model_inputs(picture, 96, "crop") for picture in skimage_pictures()])
     maps, logits = EnsembleTapShares(members)(views)
     assert maps.shape == (2, len(views), 12, 12)  # 96 / 8 cells a side, from grids of 48, 24, 6 and 3 cells
