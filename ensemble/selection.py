@@ -85,7 +85,7 @@ WHOLE_CHANGES = {
 
 
 # The members shipped now (``ensemble.build.MEMBERS``), and one change applied to each of them: heads whose logit
-# follows the picture's size in neither class (``heads.nuisances``, "size-per-class"; not compared yet).
+# follows the picture's size in neither class (``heads.nuisances``, "size-per-class"; seed 0: less size bias, no gain).
 SHIPPED_MEMBERS = (
     "lite0_crop_taps_std no-top l2=1e-2",
     "lite0_native_taps_std no-late",
