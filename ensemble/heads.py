@@ -37,6 +37,10 @@ SHARES = {
 }
 # Long-side bins (pixels, as the backbone receives the view) for matching sizes across classes.
 SIZE_BINS = (0, 160, 320, 560, 900, 100_000)
+# Refits that weight up the groups a head fits worst (``Recipe.worst_group_step``), and how far a group's weight
+# may move from its share in all.
+WORST_GROUP_ROUNDS = 2
+WORST_GROUP_CLIP = (0.25, 4.0)
 # The last two tapped layers: more what the picture shows than how its pixels were made. Members that read the
 # picture at its own pixel scale leave them out (README, "How the members were chosen").
 LATE_TAPS = ("block15_expand_activation", "top_activation")
@@ -61,6 +65,9 @@ class Recipe:
     # "size" (the log long side of the view; the two classes' covariances together), "size-per-class" (each
     # class's covariance alone) and "real-sources" (which source group a REAL picture is from)
     invariant: tuple[str, ...] = ()
+    # > 0: refit ``WORST_GROUP_ROUNDS`` times, each time weighting up the source groups (per class) the last
+    # head fitted worst on its training rows, by exp(step * (group's loss / all rows' loss - 1)) (``_fit_rows``)
+    worst_group_step: float = 0.0
 
 
 def used_columns(recipe: Recipe) -> np.ndarray:
@@ -262,19 +269,46 @@ def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.nda
 
 
 def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
-    """The head fitted on the rows in ``fit``; a skipped tap's features get zero weight."""
+    """The head fitted on the rows in ``fit``; a skipped tap's features get zero weight. With
+    ``recipe.worst_group_step`` it is refitted with the worst-fitted groups weighted up (``worst_group_factors``)."""
     weights = sample_weights(data, fit, recipe)
     features = data.features[recipe.backbone_view]
     nuisance = nuisances(data, fit, recipe.invariant)
-    if not recipe.skip_taps:
-        return fit_head(features[fit], data.label[fit], weights[fit], recipe.l2, nuisance)
-    used = used_columns(recipe)
+    used = used_columns(recipe) if recipe.skip_taps else np.ones(features.shape[1], bool)
     if len(used) != features.shape[1]:
         raise ValueError(f"{recipe.backbone_view}: {features.shape[1]} features cached, the taps make {len(used)}")
-    head = fit_head(features[np.ix_(fit, used)], data.label[fit], weights[fit], recipe.l2, nuisance)
+    x = features[fit] if used.all() else features[np.ix_(fit, used)]
+    head = fit_head(x, data.label[fit], weights[fit], recipe.l2, nuisance)
+    if recipe.worst_group_step > 0:
+        cells = np.char.add(data.group[fit].astype("U"), np.where(data.label[fit] == 1, "/FAKE", "/REAL"))
+        factor = np.ones(len(x))
+        for _ in range(WORST_GROUP_ROUNDS):
+            factor = worst_group_factors(
+                head.logits(x), data.label[fit], weights[fit] * factor, cells, recipe.worst_group_step, factor
+            )
+            head = fit_head(x, data.label[fit], weights[fit] * factor, recipe.l2, nuisance)
     kernel = np.zeros(features.shape[1])
     kernel[used] = head.kernel
     return LinearHead(kernel=kernel, bias=head.bias)
+
+
+def worst_group_factors(
+    logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, cells: np.ndarray, step: float, factor: np.ndarray
+) -> np.ndarray:
+    """``factor`` (per row) times exp(step * (cell's weighted log loss / all rows' - 1)) for each row's cell (a
+    source group and class), clipped to ``WORST_GROUP_CLIP``, then scaled so that each class keeps its weight."""
+    loss = np.logaddexp(0.0, logits) - labels * logits
+    _, cell, _ = np.unique(cells, return_inverse=True, return_counts=True)
+    cell_weight = np.bincount(cell, weights)
+    cell_loss = np.bincount(cell, weights * loss) / np.maximum(cell_weight, 1e-300)
+    overall = np.sum(weights * loss) / np.sum(weights)
+    updated = np.clip(factor * np.exp(step * (cell_loss[cell] / overall - 1.0)), *WORST_GROUP_CLIP)
+    base = weights / factor  # the rows' weights before any group was weighted up
+    for label in (0, 1):
+        rows = labels == label
+        if rows.any():
+            updated[rows] *= base[rows].sum() / (base[rows] * updated[rows]).sum()
+    return updated
 
 
 def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
@@ -284,7 +318,7 @@ def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
     for array in (data.features[recipe.backbone_view], data.label, data.fold, data.view.astype("U")):
         digest.update(np.ascontiguousarray(array).data)
     fields = asdict(recipe)
-    for name in ("skip_taps", "invariant"):
+    for name in ("skip_taps", "invariant", "worst_group_step"):
         if not fields[name]:
             del fields[name]  # recipes from before the field keep the logits already remembered
     key = json.dumps({"recipe": fields, "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)

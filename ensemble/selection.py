@@ -85,13 +85,19 @@ WHOLE_CHANGES = {
 
 
 # The members shipped now (``ensemble.build.MEMBERS``), and one change applied to each of them: heads whose logit
-# follows the picture's size in neither class (``heads.nuisances``, "size-per-class"; seed 0: less size bias, no gain).
+# follows the picture's size in neither class (``heads.nuisances``, "size-per-class"; seed 0: less size bias, no gain),
+# and heads refitted with the groups they fit worst weighted up (``Recipe.worst_group_step``).
 SHIPPED_MEMBERS = (
     "lite0_crop_taps_std no-top l2=1e-2",
     "lite0_native_taps_std no-late",
     "lite0_highpass_std telegram-only no-late",
 )
-SHIPPED_CHANGES = {"size-per-class-invariant": {"invariant": ("size-per-class",)}}
+SHIPPED_CHANGES = {
+    "size-per-class-invariant": {"invariant": ("size-per-class",)},
+    # refits that weight up the source groups each head fits worst (``heads.worst_group_factors``)
+    "worst-groups=1": {"worst_group_step": 1.0},
+    "worst-groups=3": {"worst_group_step": 3.0},
+}
 
 
 COMBOS = (
@@ -206,24 +212,25 @@ def variants() -> dict[str, Recipe]:
             "lite0_npr_std telegram-only": replace(BASE["lite0_npr_std"], views=("telegram",)),
             "lite0_bandpass_std telegram-only": replace(BASE["lite0_bandpass_std"], views=("telegram",)),
         }
-        | {
-            f"{name} {suffix}": replace(recipe, **change)
-            for name, recipe in (
-                ("lite0_crop_taps_std", BASE["lite0_crop_taps_std"]),
-                ("lite0_native_taps_std", BASE["lite0_native_taps_std"]),
-                ("lite0_highpass_std telegram-only", highpass_telegram),
-            )
-            for suffix, change in TRIO_CHANGES.items()
-        }
-        | {
-            f"lite0_crop_taps_std {suffix}": replace(BASE["lite0_crop_taps_std"], **change)
-            for suffix, change in WHOLE_CHANGES.items()
-        }
+        | one_change(
+            {
+                "lite0_crop_taps_std": BASE["lite0_crop_taps_std"],
+                "lite0_native_taps_std": BASE["lite0_native_taps_std"],
+                "lite0_highpass_std telegram-only": highpass_telegram,
+            },
+            TRIO_CHANGES,
+        )
+        | one_change({"lite0_crop_taps_std": BASE["lite0_crop_taps_std"]}, WHOLE_CHANGES)
     )
-    return recipes | {
-        f"{name} {suffix}": replace(recipes[name], **change)
-        for name in SHIPPED_MEMBERS
-        for suffix, change in SHIPPED_CHANGES.items()
+    return recipes | one_change({name: recipes[name] for name in SHIPPED_MEMBERS}, SHIPPED_CHANGES)
+
+
+def one_change(recipes: dict[str, Recipe], changes: dict[str, dict]) -> dict[str, Recipe]:
+    """Each recipe with each change alone, named "<recipe> <change>"."""
+    return {
+        f"{name} {suffix}": replace(recipe, **change)
+        for name, recipe in recipes.items()
+        for suffix, change in changes.items()
     }
 
 

@@ -265,3 +265,35 @@ def test_selection_scores_the_size_bias_and_the_unsure_share_the_band_would_leav
     murky = scored(weak, labels, sources, long_side, groups)
     assert murky["unseen_unsure"] > 0.5 and murky["big_real_fake"] > 0.3
     assert 0.6 < murky["within_group_auc"] < 0.75
+
+
+def test_weighting_up_the_worst_fitted_group_lowers_its_loss_and_keeps_each_class_weight():
+    from ensemble.heads import worst_group_factors
+
+    data = _data(n=600, dims=16, informative=False)
+    small = np.arange(600) % 10 == 0  # a tenth of the rows, whose label shows in another feature
+    data.group = np.where(small, "small", "big")
+    sign = 2.0 * (data.label - 0.5)
+    data.features["f"][~small, 0] += 1.5 * sign[~small]
+    data.features["f"][small, 1] += 1.5 * sign[small]
+    base = dict(views=("telegram",), match_sizes=False, l2=0.5, shares={}, group_power=1.0)
+    weights = sample_weights(data, np.ones(600, bool), Recipe("f", **base))
+
+    def small_loss(recipe):
+        logits = fit_full(data, recipe).logits(data.features["f"])
+        loss = np.logaddexp(0.0, logits) - data.label * logits
+        return loss[small].mean(), loss[~small].mean()
+
+    plain, worst = small_loss(Recipe("f", **base)), small_loss(Recipe("f", worst_group_step=3.0, **base))
+    assert plain[0] > plain[1] + 0.05  # the small group is fitted worse
+    assert worst[0] < plain[0] - 0.02 and worst[1] > plain[1]  # weighted up, it is fitted better, the big one worse
+    cells = np.char.add(data.group, np.where(data.label == 1, "/FAKE", "/REAL"))
+    logits = np.where(small, 0.0, 3.0 * sign)  # the small group's rows are all at p = 0.5
+    factor = worst_group_factors(logits, data.label, weights, cells, 1.0, np.ones(600))
+    assert factor[small].min() > factor[~small].max()
+    for label in (0, 1):
+        rows = data.label == label
+        assert np.isclose((weights * factor)[rows].sum(), weights[rows].sum())
+    steep = worst_group_factors(logits, data.label, weights, cells, 50.0, np.ones(600))
+    for label in (0, 1):  # clipped to 1/4 .. 4 before each class is rescaled
+        assert steep[data.label == label].max() / steep[data.label == label].min() <= 16.0 + 1e-9
