@@ -222,10 +222,16 @@ def nuisance_directions(
 
 
 def fit_head(
-    features: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: float, nuisance: np.ndarray | None = None
+    features: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    l2: float,
+    nuisance: np.ndarray | None = None,
+    start: LinearHead | None = None,
 ) -> LinearHead:
     """Weighted logistic regression with an L2 penalty on standardised features (L-BFGS); with ``nuisance``
-    (rows by variables, see ``nuisances``) the kernel is kept orthogonal to ``nuisance_directions``."""
+    (rows by variables, see ``nuisances``) the kernel is kept orthogonal to ``nuisance_directions``. ``start``:
+    a head fitted on the same features and nuisance (other weights) to set out from, for a faster refit."""
     x = np.asarray(features, np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
     x = (x - mean) / std
@@ -247,7 +253,10 @@ def fit_head(
         gradient = np.concatenate([x.T @ residual + l2 * kernel, [residual.sum()]])
         return loss, gradient
 
-    result = minimize(objective, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    initial = np.zeros(x.shape[1] + 1)
+    if start is not None:  # the same logits on the standardised features
+        initial = np.concatenate([start.kernel * std, [start.bias + start.kernel @ mean]])
+    result = minimize(objective, initial, jac=True, method="L-BFGS-B", options={"maxiter": 500})
     kernel = result.x[:-1]
     if directions is not None:
         kernel = kernel - directions @ (directions.T @ kernel)
@@ -286,7 +295,7 @@ def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
             factor = worst_group_factors(
                 head.logits(x), data.label[fit], weights[fit] * factor, cells, recipe.worst_group_step, factor
             )
-            head = fit_head(x, data.label[fit], weights[fit] * factor, recipe.l2, nuisance)
+            head = fit_head(x, data.label[fit], weights[fit] * factor, recipe.l2, nuisance, start=head)
     kernel = np.zeros(features.shape[1])
     kernel[used] = head.kernel
     return LinearHead(kernel=kernel, bias=head.bias)

@@ -95,8 +95,7 @@ SHIPPED_MEMBERS = (
 SHIPPED_CHANGES = {
     "size-per-class-invariant": {"invariant": ("size-per-class",)},
     # refits that weight up the source groups each head fits worst (``heads.worst_group_factors``)
-    "worst-groups=1": {"worst_group_step": 1.0},
-    "worst-groups=3": {"worst_group_step": 3.0},
+    "worst-groups": {"worst_group_step": 1.0},
 }
 
 

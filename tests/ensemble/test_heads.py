@@ -297,3 +297,14 @@ def test_weighting_up_the_worst_fitted_group_lowers_its_loss_and_keeps_each_clas
     steep = worst_group_factors(logits, data.label, weights, cells, 50.0, np.ones(600))
     for label in (0, 1):  # clipped to 1/4 .. 4 before each class is rescaled
         assert steep[data.label == label].max() / steep[data.label == label].min() <= 16.0 + 1e-9
+
+
+def test_a_head_refitted_from_a_start_reaches_the_same_optimum():
+    data = _data(n=400, dims=12)
+    raw = data.features["f"] * 7.0 - 2.0
+    weights = np.linspace(0.5, 1.5, 400)
+    cold = fit_head(raw, data.label, weights, l2=1e-2)
+    other = fit_head(raw, data.label, np.ones(400), l2=1e-2)
+    warm = fit_head(raw, data.label, weights, l2=1e-2, start=other)
+    assert not np.allclose(other.kernel, cold.kernel, atol=1e-3)
+    assert np.allclose(warm.logits(raw), cold.logits(raw), atol=1e-3)
