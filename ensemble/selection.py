@@ -86,7 +86,7 @@ WHOLE_CHANGES = {
 
 # The members shipped now (``ensemble.build.MEMBERS``), and one change applied to each of them: heads whose logit
 # follows the picture's size in neither class (``heads.nuisances``, "size-per-class"; seed 0: less size bias, no gain),
-# and heads refitted with the groups they fit worst weighted up (``Recipe.worst_group_step``).
+# and heads refitted with the groups they fit worst weighted up (``Recipe.worst_group_step``; seed 0: worse unseen).
 SHIPPED_MEMBERS = (
     "lite0_crop_taps_std no-top l2=1e-2",
     "lite0_native_taps_std no-late",
