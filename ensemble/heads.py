@@ -293,7 +293,7 @@ def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
         factor = np.ones(len(x))
         for _ in range(WORST_GROUP_ROUNDS):
             factor = worst_group_factors(
-                head.logits(x), data.label[fit], weights[fit] * factor, cells, recipe.worst_group_step, factor
+                head.logits(x), data.label[fit], weights[fit], cells, recipe.worst_group_step, factor
             )
             head = fit_head(x, data.label[fit], weights[fit] * factor, recipe.l2, nuisance, start=head)
     kernel = np.zeros(features.shape[1])
@@ -304,19 +304,19 @@ def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
 def worst_group_factors(
     logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, cells: np.ndarray, step: float, factor: np.ndarray
 ) -> np.ndarray:
-    """``factor`` (per row) times exp(step * (cell's weighted log loss / all rows' - 1)) for each row's cell (a
-    source group and class), clipped to ``WORST_GROUP_CLIP``, then scaled so that each class keeps its weight."""
+    """``factor`` (per row) times exp(step * (cell's log loss / all rows' - 1)) for each row's cell (a source group
+    and class), clipped to ``WORST_GROUP_CLIP``, then scaled so that each class keeps its weight. ``weights``: the
+    rows' weights before any group was weighted up; the losses are weighed by ``weights * factor``."""
     loss = np.logaddexp(0.0, logits) - labels * logits
-    _, cell, _ = np.unique(cells, return_inverse=True, return_counts=True)
-    cell_weight = np.bincount(cell, weights)
-    cell_loss = np.bincount(cell, weights * loss) / np.maximum(cell_weight, 1e-300)
-    overall = np.sum(weights * loss) / np.sum(weights)
+    current = weights * factor
+    _, cell = np.unique(cells, return_inverse=True)
+    cell_loss = np.bincount(cell, current * loss) / np.maximum(np.bincount(cell, current), 1e-300)
+    overall = np.sum(current * loss) / np.sum(current)
     updated = np.clip(factor * np.exp(step * (cell_loss[cell] / overall - 1.0)), *WORST_GROUP_CLIP)
-    base = weights / factor  # the rows' weights before any group was weighted up
     for label in (0, 1):
         rows = labels == label
         if rows.any():
-            updated[rows] *= base[rows].sum() / (base[rows] * updated[rows]).sum()
+            updated[rows] *= weights[rows].sum() / (weights[rows] * updated[rows]).sum()
     return updated
 
 
