@@ -68,11 +68,33 @@ class Recipe:
     # > 0: refit ``WORST_GROUP_ROUNDS`` times, each time weighting up the source groups (per class) the last
     # head fitted worst on its training rows, by exp(step * (group's loss / all rows' loss - 1)) (``_fit_rows``)
     worst_group_step: float = 0.0
+    # True: one head per tapped layer (its means and deviations), fitted alone with the same weights and penalty;
+    # the member's logit is the mean of theirs, so no layer's features can lean on another's (``_fit_rows``)
+    per_tap: bool = False
+    # pooled statistics the head leaves out: "mean", "std", "gram" (the channel correlations of ``gram_taps``)
+    skip_stats: tuple[str, ...] = ()
+
+
+def tap_columns(recipe: Recipe) -> list[np.ndarray]:
+    """For each tap the head reads (not in ``recipe.skip_taps``), the indices of its features: its means and,
+    with ``mean_std`` pooling, its deviations."""
+    view = next(spec for spec in BACKBONE_VIEWS if spec.name == recipe.backbone_view)
+    widths = [tap_width(VARIANTS[view.backbone], tap) for tap in view.taps]
+    starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
+    total = int(np.sum(widths))
+    columns = []
+    for tap, start, width in zip(view.taps, starts, widths):
+        if tap in recipe.skip_taps:
+            continue
+        means = np.arange(start, start + width)
+        columns.append(np.concatenate([means, means + total]) if view.pooling == "mean_std" else means)
+    return columns
 
 
 def used_columns(recipe: Recipe) -> np.ndarray:
     """Whether the head reads each feature of its view: the taps' means in order, then (``mean_std``) their
-    deviations in the same order; the taps in ``recipe.skip_taps`` are left out."""
+    deviations in the same order, then the channel correlations of the view's ``gram_taps``; the taps in
+    ``recipe.skip_taps`` and the statistics in ``recipe.skip_stats`` are left out."""
     view = next(spec for spec in BACKBONE_VIEWS if spec.name == recipe.backbone_view)
     unknown = sorted(set(recipe.skip_taps) - set(view.taps))
     if unknown:
@@ -80,7 +102,16 @@ def used_columns(recipe: Recipe) -> np.ndarray:
     kept = np.concatenate(
         [np.full(tap_width(VARIANTS[view.backbone], tap), tap not in recipe.skip_taps) for tap in view.taps]
     )
-    return np.tile(kept, 2) if view.pooling == "mean_std" else kept
+    parts = [kept & ("mean" not in recipe.skip_stats)]
+    if view.pooling == "mean_std":
+        parts.append(kept & ("std" not in recipe.skip_stats))
+    for width, tap in _gram_widths(view):
+        parts.append(np.full(width * (width - 1) // 2, tap not in recipe.skip_taps and "gram" not in recipe.skip_stats))
+    return np.concatenate(parts)
+
+
+def _gram_widths(view) -> list[tuple[int, str]]:
+    return [(tap_width(VARIANTS[view.backbone], tap), tap) for tap in view.gram_taps]
 
 
 @dataclass
@@ -283,9 +314,11 @@ def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
     weights = sample_weights(data, fit, recipe)
     features = data.features[recipe.backbone_view]
     nuisance = nuisances(data, fit, recipe.invariant)
-    used = used_columns(recipe) if recipe.skip_taps else np.ones(features.shape[1], bool)
+    used = used_columns(recipe) if recipe.skip_taps or recipe.skip_stats else np.ones(features.shape[1], bool)
     if len(used) != features.shape[1]:
         raise ValueError(f"{recipe.backbone_view}: {features.shape[1]} features cached, the taps make {len(used)}")
+    if recipe.per_tap:
+        return _fit_per_tap(data, fit, recipe, weights, nuisance)
     x = features[fit] if used.all() else features[np.ix_(fit, used)]
     head = fit_head(x, data.label[fit], weights[fit], recipe.l2, nuisance)
     if recipe.worst_group_step > 0:
@@ -299,6 +332,20 @@ def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
     kernel = np.zeros(features.shape[1])
     kernel[used] = head.kernel
     return LinearHead(kernel=kernel, bias=head.bias)
+
+
+def _fit_per_tap(
+    data: TrainingSet, fit: np.ndarray, recipe: Recipe, weights: np.ndarray, nuisance: np.ndarray | None
+) -> LinearHead:
+    """``Recipe.per_tap``: one head per read tap on the rows in ``fit``, averaged into one linear head."""
+    features = data.features[recipe.backbone_view]
+    columns = tap_columns(recipe)
+    kernel, bias = np.zeros(features.shape[1]), 0.0
+    for tap in columns:
+        head = fit_head(features[np.ix_(fit, tap)], data.label[fit], weights[fit], recipe.l2, nuisance)
+        kernel[tap] += head.kernel / len(columns)
+        bias += head.bias / len(columns)
+    return LinearHead(kernel=kernel, bias=bias)
 
 
 def worst_group_factors(
@@ -327,7 +374,7 @@ def memo_file(data: TrainingSet, recipe: Recipe, memo: Path) -> Path:
     for array in (data.features[recipe.backbone_view], data.label, data.fold, data.view.astype("U")):
         digest.update(np.ascontiguousarray(array).data)
     fields = asdict(recipe)
-    for name in ("skip_taps", "invariant", "worst_group_step"):
+    for name in ("skip_taps", "invariant", "worst_group_step", "per_tap", "skip_stats"):
         if not fields[name]:
             del fields[name]  # recipes from before the field keep the logits already remembered
     key = json.dumps({"recipe": fields, "folds": FOLDS, "rows": digest.hexdigest()}, sort_keys=True)

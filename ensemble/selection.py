@@ -44,6 +44,7 @@ BASE = {
     "lite0_highpass_std": Recipe("lite0_224_native_highpass_std"),
     "lite0_npr_std": Recipe("lite0_224_native_npr_std"),
     "lite0_bandpass_std": Recipe("lite0_224_native_bandpass_std"),
+    "lite0_highpass_gram": Recipe("lite0_224_native_highpass_gram"),
 }
 
 
@@ -96,7 +97,15 @@ SHIPPED_CHANGES = {
     "size-per-class-invariant": {"invariant": ("size-per-class",)},
     # refits that weight up the source groups each head fits worst (``heads.worst_group_factors``)
     "worst-groups": {"worst_group_step": 1.0},
+    # one head per tapped layer, their logits averaged (``Recipe.per_tap``)
+    "per-tap": {"per_tap": True},
+    # heads fitted on the telegram view alone, as the high-pass one is (no small view)
+    "telegram-only": {"views": ("telegram",)},
 }
+
+
+GRAM_HIGHPASS = "lite0_highpass_gram telegram-only no-late"
+GRAM_ONLY = "lite0_highpass_gram telegram-only gram-only"
 
 
 COMBOS = (
@@ -175,6 +184,11 @@ COMBOS = (
         for suffix in WHOLE_CHANGES
     ),
     *(tuple(f"{name} {suffix}" for name in SHIPPED_MEMBERS) for suffix in SHIPPED_CHANGES),
+    # the high-pass squares' channel correlations (``features.GRAM_TAPS``): in the high-pass head, or a fourth head
+    # on the same backbone pass
+    (*SHIPPED_MEMBERS[:2], GRAM_HIGHPASS),
+    (*SHIPPED_MEMBERS, GRAM_ONLY),
+    (*SHIPPED_MEMBERS[:2], GRAM_HIGHPASS, GRAM_ONLY),
 )
 
 
@@ -210,6 +224,8 @@ def variants() -> dict[str, Recipe]:
             "lite0_highpass_std telegram-only no-late": replace(highpass_telegram, skip_taps=LATE_TAPS),
             "lite0_npr_std telegram-only": replace(BASE["lite0_npr_std"], views=("telegram",)),
             "lite0_bandpass_std telegram-only": replace(BASE["lite0_bandpass_std"], views=("telegram",)),
+            GRAM_HIGHPASS: replace(BASE["lite0_highpass_gram"], views=("telegram",), skip_taps=LATE_TAPS),
+            GRAM_ONLY: replace(BASE["lite0_highpass_gram"], views=("telegram",), skip_stats=("mean", "std")),
         }
         | one_change(
             {

@@ -12,6 +12,7 @@ from ensemble.heads import (
     nuisances,
     out_of_fold,
     sample_weights,
+    tap_columns,
     used_columns,
 )
 
@@ -151,6 +152,27 @@ def test_a_skipped_tap_gets_no_weight_and_its_signal_is_not_learnt():
     assert head.kernel.shape == (8192,) and (head.kernel[~used] == 0).all() and (head.kernel[used] != 0).all()
     with pytest.raises(ValueError, match="taps no"):
         used_columns(Recipe(view, skip_taps=("block0_expand_activation",)))
+
+
+def test_a_per_tap_head_is_the_mean_of_one_head_per_read_tap():
+    view = "lite0_224_native_taps_std"
+    recipe = Recipe(view, views=("telegram",), match_sizes=False, skip_taps=("top_activation",), per_tap=True)
+    columns = tap_columns(recipe)
+    assert len(columns) == 7 and [len(c) for c in columns][:2] == [64, 192]  # stem 32 means + 32 deviations
+    assert np.array_equal(np.sort(np.concatenate(columns)), np.flatnonzero(used_columns(recipe)))
+    data = _data(n=240, dims=8192, informative=False, seed=3)
+    data.features = {view: data.features["f"]}
+    data.features[view][:, 40] += 2.0 * (data.label - 0.5)  # a block1 mean carries the label
+    head = fit_full(data, recipe)
+    weights = sample_weights(data, np.ones(240, bool), recipe)
+    alone = [fit_head(data.features[view][:, tap], data.label, weights, recipe.l2) for tap in columns]
+    expected = np.mean([one.logits(data.features[view][:, tap]) for one, tap in zip(alone, columns)], axis=0)
+    np.testing.assert_allclose(head.logits(data.features[view]), expected, atol=1e-8)
+    assert (head.kernel[~used_columns(recipe)] == 0).all()
+    # the informative layer's head decides most, but every read layer has a say
+    assert np.abs(head.kernel[columns[1]]).max() == np.abs(head.kernel).max()
+    whole = fit_full(data, Recipe(view, views=("telegram",), match_sizes=False, skip_taps=("top_activation",)))
+    assert not np.allclose(whole.kernel, head.kernel)
 
 
 def _within_class_covariance(logits, labels, weights, variable, classes=(0, 1)):
