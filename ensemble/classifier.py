@@ -15,10 +15,11 @@ TOP = "top_activation"
 POOLINGS = ("mean", "mean_std")
 
 
-def pooled_taps(model: keras.Model, taps, pooling: str = "mean"):
+def pooled_taps(model: keras.Model, taps, pooling: str = "mean", gram_taps=()):
     """The spatial averages of the ``taps`` layers, concatenated in order; with ``mean_std``, followed by each tap's
     spatial standard deviation in the same order (how much a channel varies across the picture: texture
-    statistics, where generator traces show). The feature cache and the served members both pool here.
+    statistics, where generator traces show), then for each of ``gram_taps`` its channels' correlations
+    (``channel_correlations``). The feature cache and the served members both pool here.
 
     Grad-CAM stays a forward pass with ``mean_std``: a standard deviation's gradient with respect to a cell,
     (a - mean) / (cells * std), sums to zero over the cells, so it adds nothing to Grad-CAM's channel weights.
@@ -38,7 +39,26 @@ def pooled_taps(model: keras.Model, taps, pooling: str = "mean"):
             centred = out - keras.ops.expand_dims(keras.ops.expand_dims(mean, 1), 1)
             variance = keras.layers.GlobalAveragePooling2D(name=f"square{i}_{tap}")(centred * centred)
             pooled.append(keras.ops.sqrt(variance + 1e-6))
+    for tap in gram_taps:
+        pooled.append(channel_correlations(model.get_layer(tap).output))
     return pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="taps")(pooled)
+
+
+def channel_correlations(activation):
+    """Each pair of a layer's channels' correlation across the picture's cells (the upper triangle, row by row):
+    which responses go together, a texture statistic beyond each channel's own mean and deviation.
+
+    Like a deviation, its gradient with respect to a cell sums to zero over the cells (it is computed from
+    centred activations), so it adds nothing to Grad-CAM's channel weights.
+    """
+    channels = activation.shape[-1]
+    flat = keras.ops.reshape(activation, (-1, activation.shape[1] * activation.shape[2], channels))
+    centred = flat - keras.ops.mean(flat, axis=1, keepdims=True)
+    covariance = keras.ops.matmul(keras.ops.transpose(centred, (0, 2, 1)), centred) / float(flat.shape[1])
+    scale = keras.ops.sqrt(keras.ops.diagonal(covariance, axis1=1, axis2=2) + 1e-6)
+    correlation = covariance / (keras.ops.expand_dims(scale, 2) * keras.ops.expand_dims(scale, 1))
+    upper = np.flatnonzero(np.triu(np.ones((channels, channels), bool), k=1))
+    return keras.ops.take(keras.ops.reshape(correlation, (-1, channels * channels)), upper, axis=1)
 
 
 def build_classifier(

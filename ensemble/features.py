@@ -56,6 +56,7 @@ class BackboneView:
     taps: tuple[str, ...] = ("top_activation",)
     pooling: str = "mean"  # "mean_std": each tap's spatial standard deviation too, after all the means
     input_filter: str = "none"  # "highpass", "npr", "bandpass": the backbone reads a residual (backbone.filtered)
+    gram_taps: tuple[str, ...] = ()  # layers whose channel correlations follow (classifier.channel_correlations)
 
 
 # The ReLU6 activations that open each stage, where low-level (pixel-scale) statistics still live, and the top.
@@ -70,6 +71,9 @@ LITE0_TAPS = (
     "top_activation",
 )
 
+# The two first layers at full resolution (32 and 96 channels): 496 + 4,560 channel correlations.
+GRAM_TAPS = ("stem_activation", "block1_expand_activation")
+
 BACKBONE_VIEWS = (
     BackboneView("lite0_224_crop", "lite0", 224, "crop"),
     BackboneView("lite2_260_crop", "lite2", 260, "crop"),
@@ -81,6 +85,9 @@ BACKBONE_VIEWS = (
     BackboneView("lite0_224_native_highpass_std", "lite0", 224, "native", LITE0_TAPS, "mean_std", "highpass"),
     BackboneView("lite0_224_native_npr_std", "lite0", 224, "native", LITE0_TAPS, "mean_std", "npr"),
     BackboneView("lite0_224_native_bandpass_std", "lite0", 224, "native", LITE0_TAPS, "mean_std", "bandpass"),
+    BackboneView(
+        "lite0_224_native_highpass_gram", "lite0", 224, "native", LITE0_TAPS, "mean_std", "highpass", GRAM_TAPS
+    ),
 )
 
 
@@ -127,7 +134,7 @@ def feature_runner(spec: BackboneView, threads: int = 2):
     from ensemble.classifier import build_classifier, pooled_taps
 
     model = build_classifier(spec.backbone, spec.input_size, name=spec.name, input_filter=spec.input_filter)
-    pooled = keras.Model(model.input, pooled_taps(model, spec.taps, spec.pooling))
+    pooled = keras.Model(model.input, pooled_taps(model, spec.taps, spec.pooling, spec.gram_taps))
     signature = (tf.TensorSpec((None, spec.input_size, spec.input_size, 3), tf.float32, name="pictures"),)
 
     @tf.function(input_signature=signature)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from ensemble.classifier import build_classifier, pooled_taps, top_kernel
+from ensemble.classifier import build_classifier, channel_correlations, pooled_taps, top_kernel
 
 TAPS = ("stem_activation", "block3_expand_activation", "top_activation")
 
@@ -23,6 +23,37 @@ def test_mean_std_pooling_is_the_taps_means_then_their_standard_deviations():
     assert features.shape == (2, 2 * means.shape[1])
     np.testing.assert_allclose(features[:, : means.shape[1]], means, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(features[:, means.shape[1] :], deviations, rtol=1e-3, atol=2e-3)
+
+
+def test_channel_correlations_follow_the_means_and_deviations_and_match_numpy():
+    model = build_classifier("lite0", 64, imagenet=False, name="gram", input_filter="highpass")
+    gram = ("stem_activation", "block1_expand_activation")
+    pooled = keras.Model(model.input, pooled_taps(model, TAPS, "mean_std", gram))
+    maps = keras.Model(model.input, [model.get_layer(tap).output for tap in gram])
+    pictures = np.random.default_rng(1).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    features = np.asarray(pooled(pictures))
+    start = 2 * (32 + 144 + 1280)
+    assert features.shape == (2, start + 32 * 31 // 2 + 96 * 95 // 2)
+    for activation in maps(pictures):
+        channels = activation.shape[-1]
+        upper = np.triu_indices(channels, 1)
+        width = len(upper[0])
+        for picture in range(2):
+            cells = np.asarray(activation[picture], np.float64).reshape(-1, channels)
+            covariance = np.cov(cells.T, bias=True)
+            scale = np.sqrt(np.diag(covariance) + 1e-6)  # as in channel_correlations: a flat channel gives 0
+            expected = (covariance / np.outer(scale, scale))[upper]
+            np.testing.assert_allclose(features[picture, start : start + width], expected, atol=2e-3)
+        start += width
+    # a correlation's gradient with respect to the cells sums to zero: Grad-CAM's channel weights ignore it
+    stem = maps(pictures)[0]
+    x = keras.Variable(np.asarray(stem))
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(channel_correlations(tf.convert_to_tensor(x)) * np.linspace(-1, 1, 496))
+    gradient = np.asarray(tape.gradient(value, x))
+    assert np.abs(gradient.sum(axis=(1, 2))).max() < 1e-3 * np.abs(gradient).sum(axis=(1, 2)).max()
 
 
 def test_the_grad_cam_kernel_of_a_mean_std_head_is_the_tops_mean_weights():
