@@ -184,6 +184,9 @@ COMBOS = (
         for suffix in WHOLE_CHANGES
     ),
     *(tuple(f"{name} {suffix}" for name in SHIPPED_MEMBERS) for suffix in SHIPPED_CHANGES),
+    # one of the two members with a small view fitted on the telegram view alone
+    ("lite0_crop_taps_std no-top l2=1e-2 telegram-only", *SHIPPED_MEMBERS[1:]),
+    (SHIPPED_MEMBERS[0], "lite0_native_taps_std no-late telegram-only", SHIPPED_MEMBERS[2]),
     # the high-pass squares' channel correlations (``features.GRAM_TAPS``): in the high-pass head, or a fourth head
     # on the same backbone pass
     (*SHIPPED_MEMBERS[:2], GRAM_HIGHPASS),
