@@ -102,6 +102,7 @@ def build(
                 "taps_read": [tap for tap in view.taps if tap not in recipe.skip_taps],
                 "pooling": view.pooling,
                 "input_filter": view.input_filter,
+                **({"gram_taps": list(view.gram_taps)} if view.gram_taps else {}),
                 "head_file": head_file,
                 "weights_sha256": sha256(out / head_file),
                 "recipe": asdict(recipe),

@@ -69,6 +69,7 @@ def build_classifier(
     taps: tuple[str, ...] | list[str] = (TOP,),
     pooling: str = "mean",
     input_filter: str = "none",
+    gram_taps: tuple[str, ...] | list[str] = (),
 ) -> keras.Model:
     """A binary REAL/FAKE classifier that outputs one logit (positive = FAKE).
 
@@ -81,6 +82,7 @@ def build_classifier(
             more than the top gives the head the low-level statistics of earlier stages too.
         pooling: ``mean``, or ``mean_std`` for the taps' spatial standard deviations too (``pooled_taps``).
         input_filter: what the backbone reads, ``none`` (the picture) or a residual of it (``backbone.filtered``).
+        gram_taps: layers whose channel correlations the head reads too, after the means and deviations.
     """
     model = build_lite(
         variant, input_size=input_size, classes=1, classifier_activation=None, name=name, input_filter=input_filter
@@ -88,11 +90,11 @@ def build_classifier(
     if imagenet:
         load_imagenet_weights(model, variant, include_top=False)
     taps = tuple(taps)
-    if taps == (TOP,) and pooling == "mean":
+    if taps == (TOP,) and pooling == "mean" and not gram_taps:
         return model
     if taps[-1] != TOP:
         raise ValueError(f"taps must end with {TOP!r}, got {taps}")
-    joined = pooled_taps(model, taps, pooling)
+    joined = pooled_taps(model, taps, pooling, tuple(gram_taps))
     logit = keras.layers.Dense(1, name="predictions")(joined)
     return keras.Model(model.input, logit, name=model.name)
 
@@ -112,8 +114,8 @@ def _means_kernel(model: keras.Model) -> np.ndarray:
         raise ValueError(f"Grad-CAM as a forward pass needs a linear head; {model.name!r} has {dense.activation}")
     kernel = np.asarray(dense.kernel)[:, 0]
     names = [layer.name for layer in model.layers]
-    if any(name.startswith("square") for name in names):  # mean_std: the means first, then the deviations
-        kernel = kernel[: len(kernel) // 2]
+    if "taps" in names:  # the means first, then any deviations and channel correlations
+        kernel = kernel[: sum(model.get_layer(tap).output.shape[-1] for tap in _taps_of(model))]
     if "taps" not in names:  # pool, dropout, dense after the top
         after = [type(layer).__name__ for layer in model.layers[names.index(TOP) + 1 :]]
         if after != ["GlobalAveragePooling2D", "Dropout", "Dense"]:
@@ -197,6 +199,7 @@ def load_member(weights_dir: str | Path, spec: dict) -> keras.Model:
         model = build_classifier(
             spec["backbone"], spec["input_size"], imagenet=True, name=spec["name"], taps=spec.get("taps", (TOP,)),
             pooling=spec.get("pooling", "mean"), input_filter=spec.get("input_filter", "none"),
+            gram_taps=spec.get("gram_taps", ()),
         )  # fmt: skip
         with np.load(Path(weights_dir) / spec["head_file"]) as head:
             model.get_layer("predictions").set_weights(

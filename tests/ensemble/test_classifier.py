@@ -64,6 +64,16 @@ def test_the_grad_cam_kernel_of_a_mean_std_head_is_the_tops_mean_weights():
     np.testing.assert_array_equal(top_kernel(member), kernel[32 + 144 : width // 2, 0])
 
 
+def test_the_grad_cam_kernel_of_a_head_with_channel_correlations_is_still_the_tops_mean_weights():
+    member = build_classifier(
+        "lite0", 64, imagenet=False, name="gram", taps=TAPS, pooling="mean_std", gram_taps=("stem_activation",)
+    )
+    width = 2 * (32 + 144 + 1280) + 32 * 31 // 2
+    kernel = np.arange(width, dtype=np.float32).reshape(-1, 1)
+    member.get_layer("predictions").set_weights([kernel, np.zeros(1, np.float32)])
+    np.testing.assert_array_equal(top_kernel(member), kernel[32 + 144 : 32 + 144 + 1280, 0])
+
+
 def test_an_unknown_pooling_is_refused():
     with pytest.raises(ValueError, match="pooling"):
         build_classifier("lite0", 64, imagenet=False, taps=TAPS, pooling="max")
