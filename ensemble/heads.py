@@ -77,7 +77,7 @@ class Recipe:
 
 def tap_columns(recipe: Recipe) -> list[np.ndarray]:
     """For each tap the head reads (not in ``recipe.skip_taps``), the indices of its features: its means and,
-    with ``mean_std`` pooling, its deviations."""
+    with ``mean_std`` pooling, its deviations. A view's channel correlations (``gram_taps``) are not among them."""
     view = next(spec for spec in BACKBONE_VIEWS if spec.name == recipe.backbone_view)
     widths = [tap_width(VARIANTS[view.backbone], tap) for tap in view.taps]
     starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
