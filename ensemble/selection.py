@@ -101,6 +101,8 @@ SHIPPED_CHANGES = {
     "per-tap": {"per_tap": True},
     # heads fitted on the telegram view alone, as the high-pass one is (no small view)
     "telegram-only": {"views": ("telegram",)},
+    # the same, with heads whose logit follows size in neither class, against the size bias telegram-only brings
+    "telegram-only size-per-class-invariant": {"views": ("telegram",), "invariant": ("size-per-class",)},
 }
 
 
