@@ -116,7 +116,7 @@ def _means_kernel(model: keras.Model) -> np.ndarray:
     names = [layer.name for layer in model.layers]
     if "taps" in names:  # the means first, then any deviations and channel correlations
         kernel = kernel[: sum(model.get_layer(tap).output.shape[-1] for tap in _taps_of(model))]
-    if "taps" not in names:  # pool, dropout, dense after the top
+    else:  # pool, dropout, dense after the top
         after = [type(layer).__name__ for layer in model.layers[names.index(TOP) + 1 :]]
         if after != ["GlobalAveragePooling2D", "Dropout", "Dense"]:
             raise ValueError(f"Grad-CAM as a forward pass needs a linear head (pool, dropout, dense); got {after}")

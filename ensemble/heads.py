@@ -75,43 +75,46 @@ class Recipe:
     skip_stats: tuple[str, ...] = ()
 
 
-def tap_columns(recipe: Recipe) -> list[np.ndarray]:
-    """For each tap the head reads (not in ``recipe.skip_taps``), the indices of its features: its means and,
-    with ``mean_std`` pooling, its deviations. A view's channel correlations (``gram_taps``) are not among them."""
+def _feature_layout(view) -> list[tuple[str, str, int]]:
+    """The view's features in cache order, as (tap, statistic, count) blocks: each tap's means, then (``mean_std``)
+    each tap's deviations, then the channel correlations (``gram``) of each of its ``gram_taps``."""
+    widths = {tap: tap_width(VARIANTS[view.backbone], tap) for tap in (*view.taps, *view.gram_taps)}
+    blocks = [(tap, "mean", widths[tap]) for tap in view.taps]
+    if view.pooling == "mean_std":
+        blocks += [(tap, "std", widths[tap]) for tap in view.taps]
+    return blocks + [(tap, "gram", widths[tap] * (widths[tap] - 1) // 2) for tap in view.gram_taps]
+
+
+def _read_blocks(recipe: Recipe) -> list[tuple[str, np.ndarray]]:
+    """(tap, feature indices) for every block of the recipe's view, and whether the head reads it."""
     view = next(spec for spec in BACKBONE_VIEWS if spec.name == recipe.backbone_view)
-    widths = [tap_width(VARIANTS[view.backbone], tap) for tap in view.taps]
-    starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
-    total = int(np.sum(widths))
-    columns = []
-    for tap, start, width in zip(view.taps, starts, widths):
-        if tap in recipe.skip_taps:
-            continue
-        means = np.arange(start, start + width)
-        columns.append(np.concatenate([means, means + total]) if view.pooling == "mean_std" else means)
-    return columns
+    unknown = sorted(set(recipe.skip_taps) - set(view.taps))
+    if unknown:
+        raise ValueError(f"{view.name} taps no {unknown}")
+    blocks, start = [], 0
+    for tap, statistic, count in _feature_layout(view):
+        read = tap not in recipe.skip_taps and statistic not in recipe.skip_stats
+        blocks.append((tap, np.arange(start, start + count), read))
+        start += count
+    return blocks
+
+
+def tap_columns(recipe: Recipe) -> list[np.ndarray]:
+    """For each tap the head reads, in tap order, the indices of its features that the head reads (its means,
+    deviations and channel correlations, less ``recipe.skip_stats``)."""
+    columns: dict[str, list[np.ndarray]] = {}
+    for tap, indices, read in _read_blocks(recipe):
+        if read:
+            columns.setdefault(tap, []).append(indices)
+    return [np.concatenate(parts) for parts in columns.values()]
 
 
 def used_columns(recipe: Recipe) -> np.ndarray:
     """Whether the head reads each feature of its view: the taps' means in order, then (``mean_std``) their
     deviations in the same order, then the channel correlations of the view's ``gram_taps``; the taps in
     ``recipe.skip_taps`` and the statistics in ``recipe.skip_stats`` are left out."""
-    view = next(spec for spec in BACKBONE_VIEWS if spec.name == recipe.backbone_view)
-    unknown = sorted(set(recipe.skip_taps) - set(view.taps))
-    if unknown:
-        raise ValueError(f"{view.name} taps no {unknown}")
-    kept = np.concatenate(
-        [np.full(tap_width(VARIANTS[view.backbone], tap), tap not in recipe.skip_taps) for tap in view.taps]
-    )
-    parts = [kept & ("mean" not in recipe.skip_stats)]
-    if view.pooling == "mean_std":
-        parts.append(kept & ("std" not in recipe.skip_stats))
-    for width, tap in _gram_widths(view):
-        parts.append(np.full(width * (width - 1) // 2, tap not in recipe.skip_taps and "gram" not in recipe.skip_stats))
-    return np.concatenate(parts)
-
-
-def _gram_widths(view) -> list[tuple[int, str]]:
-    return [(tap_width(VARIANTS[view.backbone], tap), tap) for tap in view.gram_taps]
+    blocks = _read_blocks(recipe)
+    return np.concatenate([np.full(len(indices), read) for _, indices, read in blocks])
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from ensemble.classifier import build_classifier, channel_correlations, pooled_taps, top_kernel
 
@@ -47,9 +48,7 @@ def test_channel_correlations_follow_the_means_and_deviations_and_match_numpy():
         start += width
     # a correlation's gradient with respect to the cells sums to zero: Grad-CAM's channel weights ignore it
     stem = maps(pictures)[0]
-    x = keras.Variable(np.asarray(stem))
-    import tensorflow as tf
-
+    x = tf.Variable(np.asarray(stem))
     with tf.GradientTape() as tape:
         value = tf.reduce_sum(channel_correlations(tf.convert_to_tensor(x)) * np.linspace(-1, 1, 496))
     gradient = np.asarray(tape.gradient(value, x))
