@@ -232,11 +232,13 @@ def test_an_invariant_head_does_not_follow_size_or_the_real_source_inside_a_clas
         nuisances(data, real, ("colour",))
 
 
-def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_group_auc_and_the_size_bias():
+def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_group_auc_size_bias_and_familiar():
     from ensemble.selection import SHIPPED, improvements
 
-    def row(logloss, within, big_real, width=0.01):
+    def row(logloss, within, big_real, familiar=0.30, width=0.01):
         values = {"unseen_logloss": logloss, "within_group_auc": within, "big_real_fake": big_real}
+        if familiar is not None:
+            values["familiar_logloss"] = familiar
         return {key: {"median": v, "min": v - width, "max": v + width} for key, v in values.items()}
 
     table = {
@@ -250,6 +252,10 @@ def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_gro
         # within the shipped seed ranges (below its median AUC, above its median bias) is no loss
         "inside both ranges": row(0.490, 0.710, 0.388),
         "worse on both guards": row(0.481, 0.690, 0.450),
+        # the telegram-only, size-per-class candidate: no gain on the test sources, worse on real-vs-ai
+        "familiar loss": row(0.490, 0.720, 0.370, familiar=0.35),
+        "familiar within the noise": row(0.490, 0.720, 0.370, familiar=0.309),
+        "familiar not recorded": row(0.490, 0.720, 0.370, familiar=None),  # records written before that condition
     }
     assert improvements(table) == {
         "better": "yes",
@@ -259,6 +265,9 @@ def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_gro
         "worse on both guards": "worse within groups",
         "pooled gain only": "worse within groups",
         "size bias": "more big REAL photos look FAKE",
+        "familiar loss": "worse on the familiar sources",
+        "familiar within the noise": "yes",
+        "familiar not recorded": "yes",
     }
     assert improvements({"better": row(0.49, 0.72, 0.38)}) == {}  # no reference, no verdicts
 
@@ -282,6 +291,7 @@ def test_selection_scores_the_size_bias_and_the_unsure_share_the_band_would_leav
     long_side = np.where(rng.random(n) < 0.5, 1280, 256)
     clear = scored(6.0 * (labels - 0.5) + rng.normal(0, 0.5, n), labels, sources, long_side, groups)
     assert clear["unseen_unsure"] < 0.05 and clear["unseen_auc"] > 0.99 and clear["big_real_fake"] == 0.0
+    assert clear["familiar_logloss"] < 0.1  # the cifake rows
     # a weak signal, and big REAL pictures pushed towards FAKE: wide band, many UNSURE, the size bias shows
     weak = 1.5 * (labels - 0.5) + rng.normal(0, 1.0, n) + 1.5 * ((labels == 0) & (long_side == 1280))
     murky = scored(weak, labels, sources, long_side, groups)
