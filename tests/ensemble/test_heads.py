@@ -299,6 +299,24 @@ def test_selection_scores_the_size_bias_and_the_unsure_share_the_band_would_leav
     assert 0.6 < murky["within_group_auc"] < 0.75
 
 
+def test_a_gain_that_one_source_group_carries_does_not_hold_when_the_groups_are_drawn_again():
+    from ensemble.selection import source_group_gain
+
+    rng = np.random.default_rng(5)
+    groups = np.repeat([f"game_{i}" for i in range(12)], 100)
+    labels = np.tile(np.arange(100) % 2, 12)
+    sources = np.where(np.arange(1200) < 1100, "games", "cifake")  # the last group is familiar: not counted
+    reference = np.where(labels == 1, 0.6, 0.4) + rng.uniform(-0.05, 0.05, 1200)
+    everywhere = np.where(labels == 1, 0.7, 0.3) + rng.uniform(-0.05, 0.05, 1200)
+    steady = source_group_gain(everywhere, reference, labels, groups, sources)
+    assert 0 < steady["low"] <= steady["gain"] <= steady["high"]
+    # much better on one group, a little worse on the ten others: a pooled gain that other sources would not show
+    one_group = np.where(groups == "game_0", np.where(labels == 1, 0.99, 0.01), np.where(labels == 1, 0.57, 0.43))
+    lucky = source_group_gain(one_group, reference, labels, groups, sources)
+    assert lucky["gain"] > 0 and lucky["low"] < 0 < lucky["high"]
+    assert source_group_gain(reference, reference, labels, groups, sources) == {"gain": 0.0, "low": 0.0, "high": 0.0}
+
+
 def test_weighting_up_the_worst_fitted_group_lowers_its_loss_and_keeps_each_class_weight():
     from ensemble.heads import worst_group_factors
 
