@@ -270,6 +270,14 @@ def test_a_recipe_replaces_the_shipped_one_only_if_it_gains_and_keeps_within_gro
         "familiar not recorded": "yes",
     }
     assert improvements({"better": row(0.49, 0.72, 0.38)}) == {}  # no reference, no verdicts
+    # a gain that other sets of source groups would not show: the candidate's interval held 0 (-0.005 to +0.021)
+    gains = {
+        "better": {"gain": 0.009, "low": -0.005, "high": 0.021},
+        "inside both ranges": {"gain": 0.02, "low": 0.004, "high": 0.03},
+    }
+    judged = improvements(table, group_gains=gains)
+    assert judged["better"] == "no gain over other source groups" and judged["inside both ranges"] == "yes"
+    assert judged["familiar loss"] == "worse on the familiar sources"  # recipes without a gain keep their verdicts
 
 
 def test_the_guard_holds_candidates_against_the_members_that_ship():
