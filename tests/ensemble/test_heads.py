@@ -366,3 +366,23 @@ def test_a_head_refitted_from_a_start_reaches_the_same_optimum():
     warm = fit_head(raw, data.label, weights, l2=1e-2, start=other)
     assert not np.allclose(other.kernel, cold.kernel, atol=1e-3)
     assert np.allclose(warm.logits(raw), cold.logits(raw), atol=1e-3)
+
+
+def test_a_picture_s_logit_is_mixed_with_its_own_small_view_only():
+    from benchmarks.small_view_average import mixed_with_small
+    from ensemble.heads import TrainingSet
+
+    # pictures 7 and 9 have a telegram view; only 9 has a small view, listed before the telegram rows
+    data = TrainingSet(
+        picture=np.array([9, 7, 9]),
+        view=np.array(["small", "telegram", "telegram"]),
+        label=np.zeros(3),
+        source=np.array(["games"] * 3),
+        group=np.array(["g"] * 3),
+        long_side=np.array([400, 1280, 1280]),
+        fold=np.zeros(3, int),
+        features={},
+    )
+    logits = np.array([-2.0, 1.0, 2.0])
+    assert mixed_with_small(logits, data, 0.0).tolist() == [1.0, 2.0]
+    assert mixed_with_small(logits, data, 0.25).tolist() == [1.0, 1.0]  # 0.75 * 2 + 0.25 * -2
