@@ -20,7 +20,7 @@ import numpy as np
 
 from ensemble.features import load_cache
 from ensemble.heads import TrainingSet, remembered_out_of_fold, training_set
-from ensemble.selection import COLUMNS, SHIPPED_MEMBERS, scored, source_group_gain, spread, variants
+from ensemble.selection import SHIPPED_MEMBERS, print_spread, scored, source_group_gain, spread, variants
 
 WEIGHTS = (0.0, 0.25, 0.5)
 
@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     recipes = variants()
     needed = sorted({recipes[name].backbone_view for name in SHIPPED_MEMBERS})
     rows, arrays = load_cache(args.cache, needed)
+    memo = Path(args.cache) / "oof"
     results: dict[str, list[dict]] = {}
     for seed in args.seeds:
         data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
-        memo = Path(args.cache) / "oof"
         ensemble = np.mean([remembered_out_of_fold(data, recipes[name], memo) for name in SHIPPED_MEMBERS], axis=0)
         telegram = data.view == "telegram"
         judged = [getattr(data, key)[telegram] for key in ("label", "source", "long_side", "group")]
@@ -63,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                          groups, sources)  # fmt: skip
                 print(f"  w = {weight}: gain in unseen logloss {gain['gain']:+.4f} (source groups drawn again: "
                       f"{gain['low']:+.4f} to {gain['high']:+.4f})", file=sys.stderr)  # fmt: skip
-    print("| small view's weight | " + " | ".join(COLUMNS.values()) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
-    for name, figures in spread(results).items():
-        cells = [f"{f['median']:.3f} ({f['min']:.3f}-{f['max']:.3f})" for f in figures.values()]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print_spread(spread(results), first_column="small view's weight")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Both weight folders predict every test picture of a data set (telegram view, as users' photos arrive; ONNX
 Runtime where the graphs passed their check, as served), each with its own calibration. The difference in
-logloss is then drawn again over the split's source groups (``ensemble.selection.source_group_gain``: each
+logloss is then drawn again over the split's source groups (``ensemble.selection.group_bootstrap_gain``: each
 drawn group brings all its pictures, both ensembles on the same pictures), so the interval says how far the
 figure would move on another set of sources like these. This reads the test split to report, never to choose.
 
@@ -19,7 +19,7 @@ import numpy as np
 from ensemble import metrics
 from ensemble.data import load_dataset
 from ensemble.evaluate import collect_logits, group_name
-from ensemble.selection import source_group_gain
+from ensemble.selection import group_bootstrap_gain
 
 
 def calibrated_test_predictions(weights: str, samples) -> tuple[np.ndarray, list[int]]:
@@ -45,9 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     labels = np.array([samples[i].label for i in kept])
     groups = np.array([group_name(samples[i]) for i in kept])
-    # every row counts as a source never seen: the groups of a test split are what is drawn again
-    sources = np.full(len(kept), "games")
-    gain = source_group_gain(other, reference, labels, groups, sources)
+    gain = group_bootstrap_gain(other, reference, labels, groups)
     print(f"{len(kept)} pictures, {len(set(groups))} source groups, telegram view")
     print(f"logloss: {args.reference} {metrics.log_loss(reference, labels):.3f}, {args.other} "
           f"{metrics.log_loss(other, labels):.3f}")  # fmt: skip

@@ -300,18 +300,27 @@ def source_group_gain(
     seed: int = 0,
 ) -> dict[str, float]:
     """How much lower the unseen logloss of ``p`` is than that of ``reference`` (both Platt-scaled on the same
-    rows), and how far that gain moves when other unseen source groups had been drawn: the groups are drawn
-    again with replacement, ``draws`` times, each drawn group bringing all its rows (paired: both predictions
-    on the same rows). The fold seeds' ranges cut the same sources into other folds; this asks whether the
-    gain holds over other sets of sources, which is what the test split is.
+    rows), and how far that gain moves when other unseen source groups had been drawn (``group_bootstrap_gain``
+    on the rows of ``UNSEEN_SOURCES``). The fold seeds' ranges cut the same sources into other folds; this
+    asks whether the gain holds over other sets of sources, which is what the test split is.
+    """
+    unseen = np.isin(sources, UNSEEN_SOURCES)
+    return group_bootstrap_gain(p[unseen], reference[unseen], labels[unseen], groups[unseen], draws, seed)
+
+
+def group_bootstrap_gain(
+    p: np.ndarray, reference: np.ndarray, labels: np.ndarray, groups: np.ndarray, draws: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """How much lower the logloss of ``p`` is than that of ``reference`` on these rows, and how far that moves
+    when the groups are drawn again with replacement, ``draws`` times, each drawn group bringing all its rows
+    (paired: both predictions on the same rows).
 
     Returns:
         ``gain`` on these rows and its 5th and 95th percentiles over the draws (``low``, ``high``); positive
         when ``p`` has the lower logloss.
     """
-    unseen = np.isin(sources, UNSEEN_SOURCES)
-    diff = metrics.log_losses(reference[unseen], labels[unseen]) - metrics.log_losses(p[unseen], labels[unseen])
-    names, index = np.unique(groups[unseen], return_inverse=True)
+    diff = metrics.log_losses(reference, labels) - metrics.log_losses(p, labels)
+    names, index = np.unique(groups, return_inverse=True)
     sums = np.bincount(index, weights=diff, minlength=len(names))
     counts = np.bincount(index, minlength=len(names)).astype(np.float64)
     picks = np.random.default_rng(seed).integers(0, len(names), size=(draws, len(names)))
@@ -364,12 +373,8 @@ def run(cache: str, seeds: list[int], names: list[str] | None = None) -> dict:
                         source_group_gain(runs[-1]["p"], shipped, labels, groups, sources)
                     )
         print(f"fold seed {seed} done", file=sys.stderr, flush=True)
-    print("| recipe | " + " | ".join(COLUMNS.values()) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
     table = spread(results)
-    for name, figures in table.items():
-        cells = [f"{f['median']:.3f} ({f['min']:.3f}-{f['max']:.3f})" for f in figures.values()]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print_spread(table)
     group_gains = {
         name: {key: float(np.median([run[key] for run in runs])) for key in runs[0]} for name, runs in gains.items()
     }
@@ -465,6 +470,15 @@ def spread(results: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, floa
             table[name][key] = {"median": float(np.median(values)), "min": float(values.min()),
                                 "max": float(values.max())}  # fmt: skip
     return table
+
+
+def print_spread(table: dict[str, dict[str, dict[str, float]]], first_column: str = "recipe") -> None:
+    """``spread``'s table in Markdown: each cell the median and, in brackets, the range over the seeds."""
+    print(f"| {first_column} | " + " | ".join(COLUMNS.values()) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for name, figures in table.items():
+        cells = [f"{f['median']:.3f} ({f['min']:.3f}-{f['max']:.3f})" for f in figures.values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def write_manifest(weights: str, cache: str, record: dict, command: str) -> None:
