@@ -54,7 +54,8 @@ class BackboneView:
     input_size: int
     policy: str
     taps: tuple[str, ...] = ("top_activation",)
-    pooling: str = "mean"  # "mean_std": each tap's spatial standard deviation too, after all the means
+    pooling: str = "mean"  # "mean_std": each tap's spatial standard deviation too, after all the means;
+    # "spatial": the one tap's whole activation, flattened (what ``ensemble.upper_stages`` trains on)
     input_filter: str = "none"  # "highpass", "npr", "bandpass": the backbone reads a residual (backbone.filtered)
     gram_taps: tuple[str, ...] = ()  # layers whose channel correlations follow (classifier.channel_correlations)
 
@@ -88,6 +89,7 @@ BACKBONE_VIEWS = (
     BackboneView(
         "lite0_224_native_highpass_gram", "lite0", 224, "native", LITE0_TAPS, "mean_std", "highpass", GRAM_TAPS
     ),
+    BackboneView("lite0_224_crop_block14", "lite0", 224, "crop", ("block14_add",), "spatial"),
 )
 
 
@@ -134,7 +136,11 @@ def feature_runner(spec: BackboneView, threads: int = 2):
     from ensemble.classifier import build_classifier, pooled_taps
 
     model = build_classifier(spec.backbone, spec.input_size, name=spec.name, input_filter=spec.input_filter)
-    pooled = keras.Model(model.input, pooled_taps(model, spec.taps, spec.pooling, spec.gram_taps))
+    if spec.pooling == "spatial":
+        (tap,) = spec.taps
+        pooled = keras.Model(model.input, keras.layers.Flatten()(model.get_layer(tap).output))
+    else:
+        pooled = keras.Model(model.input, pooled_taps(model, spec.taps, spec.pooling, spec.gram_taps))
     signature = (tf.TensorSpec((None, spec.input_size, spec.input_size, 3), tf.float32, name="pictures"),)
 
     @tf.function(input_signature=signature)

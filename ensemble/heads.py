@@ -262,12 +262,16 @@ def fit_head(
     l2: float,
     nuisance: np.ndarray | None = None,
     start: LinearHead | None = None,
+    standardise: bool = True,
 ) -> LinearHead:
     """Weighted logistic regression with an L2 penalty on standardised features (L-BFGS); with ``nuisance``
     (rows by variables, see ``nuisances``) the kernel is kept orthogonal to ``nuisance_directions``. ``start``:
-    a head fitted on the same features and nuisance (other weights) to set out from, for a faster refit."""
+    a head fitted on the same features and nuisance (other weights) to set out from, for a faster refit.
+    ``standardise=False``: the features are on the scale the penalty should see already."""
     x = np.asarray(features, np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
+    if not standardise:
+        mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
     x = (x - mean) / std
     directions = None  # or orthonormal columns to keep the kernel away from
     if nuisance is not None and nuisance.shape[1]:

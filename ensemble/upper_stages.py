@@ -1,0 +1,301 @@
+"""Does letting the backbone's last stage learn help on sources never seen? An out-of-fold probe.
+
+    python -m ensemble.upper_stages data/features --seeds 0 1 [--epochs 2] [--lr 1e-4]
+
+The shipped whole-picture member is a linear head on pooled taps of a frozen Lite0. Here the last stage
+(block 15 and the top convolution, 1.0 M weights) learns as well, on the cached output of block 14
+(``features.BackboneView`` "lite0_224_crop_block14", ``pooling="spatial"``), so an epoch takes about a minute on
+two cores instead of a full network's hour:
+
+1. linear probe: the head on every tap of "lite0_224_crop_taps_std" (the stages below block 15 stay frozen and
+   are read from the cache), fitted as ``heads.fit_head`` fits it;
+2. fine-tuning from there: block 15, the top convolution and the head together (Adam, batch normalisation
+   frozen), on the same objective (weighted logistic loss and the head's L2 penalty), so the upper layers move
+   only where the loss gains. Starting from the probe keeps the pretrained features from being torn up by a
+   random head's first gradients.
+
+Each fold's member never saw the held-out fold's sources; the out-of-fold logits are scored as
+``ensemble.selection`` scores recipes, alone and in place of the whole-picture member in the shipped trio,
+against the shipped trio. The test split is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ensemble.features import BACKBONE_VIEWS, load_cache
+from ensemble.heads import (
+    FOLDS,
+    LATE_TAPS,
+    Recipe,
+    _feature_layout,
+    fit_head,
+    remembered_out_of_fold,
+    sample_weights,
+    training_set,
+)
+
+SPATIAL_VIEW = "lite0_224_crop_block14"
+POOLED_VIEW = "lite0_224_crop_taps_std"
+# The layers that learn, in order (block 15 has no shortcut: 192 channels in, 320 out).
+UPPER_LAYERS = tuple(
+    f"block15_{part}"
+    for part in ("expand_conv", "expand_bn", "expand_activation", "dwconv", "dw_bn", "dw_activation")
+    + ("project_conv", "project_bn")
+) + ("top_conv", "top_bn", "top_activation")
+LEARNED_TAPS = LATE_TAPS  # block15_expand_activation and top_activation: pooled from the learning layers
+
+
+@dataclass(frozen=True)
+class Tuning:
+    epochs: int = 2
+    lr: float = 3e-5  # the peak of the schedule
+    batch: int = 64
+    l2: float = 1e-2  # the head's penalty on standardised features, as ``heads.fit_head``'s
+    seed: int = 0
+
+
+def column_order() -> tuple[np.ndarray, np.ndarray]:
+    """Indices into the cached pooled features: the frozen taps' columns (means then deviations, in cache order),
+    and the learned taps' columns in the order ``upper_model`` outputs them (each learned tap's mean, then each
+    one's deviation)."""
+    view = next(spec for spec in BACKBONE_VIEWS if spec.name == POOLED_VIEW)
+    frozen, learned_means, learned_stds, start = [], [], [], 0
+    for tap, statistic, count in _feature_layout(view):
+        columns = list(range(start, start + count))
+        start += count
+        if tap not in LEARNED_TAPS:
+            frozen += columns
+        elif statistic == "mean":
+            learned_means += columns
+        else:
+            learned_stds += columns
+    return np.array(frozen), np.array(learned_means + learned_stds)
+
+
+def upper_model(frozen_width: int):
+    """(block-14 output, frozen pooled features) -> [frozen features, learned taps' means and deviations]: the
+    ImageNet last stage, batch normalisation in inference mode and not trained."""
+    import keras
+
+    from ensemble.classifier import build_classifier
+
+    backbone = build_classifier("lite0", 224)
+    spatial = keras.Input(backbone.get_layer("block14_add").output.shape[1:], name="block14")
+    frozen = keras.Input((frozen_width,), name="frozen")
+    x, pooled = spatial, {}
+    for name in UPPER_LAYERS:
+        layer = backbone.get_layer(name)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+            x = layer(x, training=False)
+        else:
+            x = layer(x)
+        if name in LEARNED_TAPS:
+            pooled[name] = x
+    means, stds = [], []
+    for name in LEARNED_TAPS:
+        mean = keras.ops.mean(pooled[name], axis=(1, 2))
+        centred = pooled[name] - mean[:, None, None, :]
+        means.append(mean)
+        stds.append(keras.ops.sqrt(keras.ops.mean(centred * centred, axis=(1, 2)) + 1e-6))
+    return keras.Model([spatial, frozen], keras.ops.concatenate([frozen, *means, *stds], axis=1))
+
+
+class FineTuned:
+    """The upper layers and a head on standardised features, fitted on some rows and scoring others."""
+
+    def __init__(self, frozen_width: int, mean: np.ndarray, std: np.ndarray, kernel: np.ndarray, bias: float):
+        import tensorflow as tf
+
+        self.features = upper_model(frozen_width)
+        self.mean = tf.constant(mean, tf.float32)
+        self.std = tf.constant(std, tf.float32)
+        self.kernel = tf.Variable(kernel[:, None].astype(np.float32))  # on standardised features
+        self.bias = tf.Variable(np.float32(bias))
+
+    def logits(self, spatial, frozen, training: bool = False):
+        import tensorflow as tf
+
+        x = (self.features([spatial, frozen], training=training) - self.mean) / self.std
+        return tf.squeeze(x @ self.kernel, 1) + self.bias
+
+    def fit(self, spatial: np.ndarray, frozen: np.ndarray, labels: np.ndarray, weights: np.ndarray, tuning: Tuning):
+        import keras
+        import tensorflow as tf
+
+        variables = [*self.features.trainable_variables, self.kernel, self.bias]
+        steps = tuning.epochs * -(-len(labels) // tuning.batch)
+        # warmed up over the first tenth of the steps, so that Adam's first, sign-like steps do not push every
+        # weight (the probe's head too, already at its optimum) by the full rate; then down to zero
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, steps - steps // 10, warmup_target=tuning.lr, warmup_steps=max(1, steps // 10)
+        )
+        optimizer = keras.optimizers.Adam(schedule)
+        shape = (-1, *self.features.inputs[0].shape[1:])
+
+        @tf.function(reduce_retracing=True)
+        def step(s, f, y, w):
+            with tf.GradientTape() as tape:
+                margin = self.logits(s, f, training=True)
+                losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=margin)
+                loss = tf.reduce_sum(w * losses) + 0.5 * tuning.l2 * tf.reduce_sum(self.kernel**2)
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return loss
+
+        rng = np.random.default_rng(tuning.seed)
+        weights = weights / weights.sum()
+        for _ in range(tuning.epochs):
+            order = rng.permutation(len(labels))
+            for start in range(0, len(order), tuning.batch):
+                rows = np.sort(order[start : start + tuning.batch])
+                # each batch's share of the epoch's weight, so that an epoch's steps sum to the whole objective
+                batch_w = weights[rows] * (len(order) / len(rows))
+                step(
+                    spatial[rows].astype(np.float32).reshape(shape),
+                    frozen[rows].astype(np.float32),
+                    labels[rows].astype(np.float32),
+                    batch_w.astype(np.float32),
+                )
+
+    def predict(self, spatial: np.ndarray, frozen: np.ndarray, batch: int = 256) -> np.ndarray:
+        shape = (-1, *self.features.inputs[0].shape[1:])
+        out = [
+            np.asarray(
+                self.logits(
+                    spatial[i : i + batch].astype(np.float32).reshape(shape), frozen[i : i + batch].astype(np.float32)
+                )
+            )
+            for i in range(0, len(spatial), batch)
+        ]
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def probe_start(pooled: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: float):
+    """The linear probe on every cached tap (frozen columns first, then the learned taps' means and deviations):
+    the standardisation the fine-tuning keeps, and the head on standardised features (``heads.fit_head``).
+
+    A learned column's scale is floored at a tenth of the learned columns' median: a channel that no training
+    picture switches on (a constant column) would otherwise be divided by almost nothing once the fine-tuning
+    wakes it, and its standardised value would swamp the head.
+    """
+    frozen_columns, learned_columns = column_order()
+    x = np.asarray(pooled[:, np.concatenate([frozen_columns, learned_columns])], np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
+    learned = np.arange(len(frozen_columns), x.shape[1])
+    std[learned] = np.maximum(std[learned], 0.1 * np.median(std[learned]))
+    head = fit_head((x - mean) / std, labels, weights, l2, standardise=False)
+    return mean, std, head.kernel, head.bias
+
+
+def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS):
+    """Per training row: the linear probe's and the fine-tuned member's logit, each from the fold that never saw
+    that row's fold (NaN outside ``recipe.views``)."""
+    import keras
+
+    pooled, spatial = data.features[POOLED_VIEW], data.features[SPATIAL_VIEW]
+    frozen_columns, _ = column_order()
+    in_views = np.isin(data.view, recipe.views)
+    probe, tuned = np.full(len(data.label), np.nan), np.full(len(data.label), np.nan)
+    for fold in range(folds):
+        started = time.time()
+        keras.utils.set_random_seed(tuning.seed * 100 + fold)
+        fit, held = in_views & (data.fold != fold), data.fold == fold
+        weights = sample_weights(data, fit, recipe)[fit]
+        mean, std, kernel, bias = probe_start(pooled[fit], data.label[fit], weights, tuning.l2)
+        model = FineTuned(len(frozen_columns), mean, std, kernel, bias)
+        probe[held] = model.predict(spatial[held], pooled[held][:, frozen_columns])
+        model.fit(
+            spatial[fit],
+            pooled[fit][:, frozen_columns],
+            data.label[fit],
+            weights,
+            replace(tuning, seed=tuning.seed * 100 + fold),
+        )
+        tuned[held] = model.predict(spatial[held], pooled[held][:, frozen_columns])
+        print(f"fold {fold}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
+    return probe, tuned
+
+
+def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
+    from ensemble.selection import SHIPPED, SHIPPED_MEMBERS, print_spread, scored, source_group_gain, spread, variants
+
+    recipes = variants()
+    shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
+    whole, *others = SHIPPED_MEMBERS
+    recipe = replace(shipped[whole], skip_taps=(), l2=tuning.l2)  # its weights and views; every tap read
+    views = sorted({r.backbone_view for r in shipped.values()} | {SPATIAL_VIEW})
+    rows, arrays = load_cache(cache, views)
+    results: dict[str, list[dict]] = {}
+    gains: dict[str, list[dict]] = {}
+    for seed in seeds:
+        data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
+        if data.features[SPATIAL_VIEW].shape[0] != data.features[POOLED_VIEW].shape[0]:
+            raise ValueError(f"{SPATIAL_VIEW} and {POOLED_VIEW} cache different rows; rebuild {SPATIAL_VIEW}")
+        memo = Path(cache) / "oof" / f"upper_stages_seed{seed}_e{tuning.epochs}_lr{tuning.lr:g}_l2{tuning.l2:g}.npz"
+        if memo.is_file():
+            with np.load(memo) as kept:
+                probe, tuned = kept["probe"], kept["tuned"]
+        else:
+            probe, tuned = out_of_fold(data, replace(tuning, seed=seed), recipe)
+            np.savez(memo, probe=probe, tuned=tuned)
+        judged = data.view == "telegram"
+        labels, sources, sizes, groups = (a[judged] for a in (data.label, data.source, data.long_side, data.group))
+        logits = {name: remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for name, r in shipped.items()}
+        rest = [logits[name] for name in others]
+        candidates = {
+            SHIPPED: np.mean(list(logits.values()), axis=0),
+            whole: logits[whole],
+            "whole, linear probe on every tap": probe[judged],
+            "whole, last stage fine-tuned": tuned[judged],
+            "trio, whole as linear probe on every tap": np.mean([probe[judged], *rest], axis=0),
+            "trio, whole with last stage fine-tuned": np.mean([tuned[judged], *rest], axis=0),
+        }
+        for name, value in candidates.items():
+            results.setdefault(name, []).append(scored(value, labels, sources, sizes, groups))
+        for name in list(candidates)[1:]:
+            gains.setdefault(name, []).append(
+                source_group_gain(results[name][-1]["p"], results[SHIPPED][-1]["p"], labels, groups, sources)
+            )
+        print(f"fold seed {seed} done", file=sys.stderr, flush=True)
+    table = spread(results)
+    print_spread(table)
+    print("\nGain in unseen logloss over the shipped trio, 5th-95th percentiles over redrawn unseen source groups:")
+    for name, runs in gains.items():
+        cells = ", ".join(
+            f"seed {s}: {g['gain']:+.3f} ({g['low']:+.3f} to {g['high']:+.3f})" for s, g in zip(seeds, runs)
+        )
+        print(f"- {name}: {cells}")
+    return {"seeds": seeds, "tuning": tuning.__dict__, "recipes": table, "gains": gains}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ensemble.upper_stages", description=__doc__.splitlines()[0])
+    parser.add_argument("cache", nargs="?", default="data/features")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--epochs", type=int, default=Tuning.epochs)
+    parser.add_argument("--lr", type=float, default=Tuning.lr)
+    parser.add_argument("--l2", type=float, default=Tuning.l2)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    missing = [v for v in (SPATIAL_VIEW, POOLED_VIEW) if not (Path(args.cache) / v / "view.json").is_file()]
+    if missing:
+        print(
+            f"error: {args.cache} has no features of {', '.join(missing)}; cache them first with `python -m "
+            f"ensemble.features ../shared/datasets/real-vs-ai ../pool --out {args.cache} --views {' '.join(missing)}`",
+            file=sys.stderr,
+        )
+        return 2
+    run(args.cache, args.seeds, Tuning(epochs=args.epochs, lr=args.lr, l2=args.l2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

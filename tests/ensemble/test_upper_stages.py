@@ -1,0 +1,70 @@
+"""The last-stage fine-tuning probe: its replay of the backbone's last stage, and that its fine-tuning learns."""
+
+import keras
+import numpy as np
+from PIL import Image
+
+from ensemble.classifier import build_classifier
+from ensemble.features import LITE0_TAPS
+from ensemble.preprocess import model_inputs
+from ensemble.upper_stages import FineTuned, Tuning, column_order, probe_start, upper_model
+from tests.images import photo_like
+
+
+def test_the_last_stage_replayed_on_block14_gives_the_backbone_s_own_pooled_taps():
+    backbone = build_classifier("lite0", 224, taps=LITE0_TAPS, pooling="mean_std")
+    inner = keras.Model(backbone.input, [backbone.get_layer("block14_add").output, backbone.get_layer("taps").output])
+    pictures = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
+    block14, pooled = (np.asarray(a) for a in inner(pictures))
+    frozen, learned = column_order()
+    assert len(frozen) + len(learned) == pooled.shape[1] and len(set(frozen) | set(learned)) == pooled.shape[1]
+
+    out = np.asarray(upper_model(len(frozen))([block14, pooled[:, frozen]]))
+
+    np.testing.assert_array_equal(out[:, : len(frozen)], pooled[:, frozen])
+    np.testing.assert_allclose(out[:, len(frozen) :], pooled[:, learned], rtol=1e-4, atol=1e-4)
+
+
+def _objective(model, spatial, frozen, labels, weights, l2):
+    margin = model.predict(spatial, frozen)
+    losses = np.logaddexp(0.0, margin) - labels * margin
+    return np.sum(weights / weights.sum() * losses) + 0.5 * l2 * float(np.sum(np.asarray(model.kernel) ** 2))
+
+
+def test_fine_tuning_lowers_the_objective_the_linear_probe_stopped_at():
+    backbone = build_classifier("lite0", 224, taps=LITE0_TAPS, pooling="mean_std")
+    inner = keras.Model(backbone.input, [backbone.get_layer("block14_add").output, backbone.get_layer("taps").output])
+    labels = np.arange(48) % 2
+    pictures = []
+    for seed, label in enumerate(labels):
+        pixels = np.asarray(photo_like(224, 224, seed), np.float32)
+        if label:  # FAKE: a faint two-pixel grid, the kind of trace an upsampling layer leaves
+            pixels += 6.0 * ((np.indices((224, 224)).sum(axis=0) // 2) % 2)[:, :, None]
+        pictures.append(model_inputs(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)), 224, "crop"))
+    block14, pooled = (np.asarray(a) for a in inner(np.concatenate(pictures)))
+    spatial = block14.reshape(len(labels), -1).astype(np.float16)
+    frozen_columns, _ = column_order()
+    weights = np.ones(len(labels))
+    model = FineTuned(len(frozen_columns), *probe_start(pooled, labels, weights, l2=1.0))
+    before = _objective(model, spatial, pooled[:, frozen_columns], labels, weights, l2=1.0)
+
+    model.fit(spatial, pooled[:, frozen_columns], labels, weights, Tuning(epochs=4, lr=1e-4, batch=16, l2=1.0))
+
+    assert _objective(model, spatial, pooled[:, frozen_columns], labels, weights, l2=1.0) < 0.8 * before
+
+
+def test_the_cached_block14_view_replayed_gives_the_cached_pooled_view_s_last_taps():
+    from ensemble.features import BACKBONE_VIEWS, feature_runner
+
+    spatial_spec, pooled_spec = (
+        next(s for s in BACKBONE_VIEWS if s.name == name)
+        for name in ("lite0_224_crop_block14", "lite0_224_crop_taps_std")
+    )
+    pictures = np.concatenate([model_inputs(photo_like(640, 480, seed), 224, "crop") for seed in (3, 4)])
+    spatial, pooled = feature_runner(spatial_spec)(pictures), feature_runner(pooled_spec)(pictures)
+    frozen, learned = column_order()
+    assert spatial.shape == (2, 7 * 7 * 192)
+
+    out = np.asarray(upper_model(len(frozen))([spatial.reshape(-1, 7, 7, 192), pooled[:, frozen]]))
+
+    np.testing.assert_allclose(out[:, len(frozen) :], pooled[:, learned], rtol=1e-3, atol=1e-3)
