@@ -75,7 +75,7 @@ class Recipe:
     skip_stats: tuple[str, ...] = ()
 
 
-def _feature_layout(view) -> list[tuple[str, str, int]]:
+def feature_layout(view) -> list[tuple[str, str, int]]:
     """The view's features in cache order, as (tap, statistic, count) blocks: each tap's means, then (``mean_std``)
     each tap's deviations, then the channel correlations (``gram``) of each of its ``gram_taps``."""
     widths = {tap: tap_width(VARIANTS[view.backbone], tap) for tap in (*view.taps, *view.gram_taps)}
@@ -92,7 +92,7 @@ def _read_blocks(recipe: Recipe) -> list[tuple[str, np.ndarray]]:
     if unknown:
         raise ValueError(f"{view.name} taps no {unknown}")
     blocks, start = [], 0
-    for tap, statistic, count in _feature_layout(view):
+    for tap, statistic, count in feature_layout(view):
         read = tap not in recipe.skip_taps and statistic not in recipe.skip_stats
         blocks.append((tap, np.arange(start, start + count), read))
         start += count

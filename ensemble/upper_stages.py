@@ -35,7 +35,7 @@ from ensemble.heads import (
     FOLDS,
     LATE_TAPS,
     Recipe,
-    _feature_layout,
+    feature_layout,
     fit_head,
     remembered_out_of_fold,
     sample_weights,
@@ -68,7 +68,7 @@ def column_order() -> tuple[np.ndarray, np.ndarray]:
     one's deviation)."""
     view = next(spec for spec in BACKBONE_VIEWS if spec.name == POOLED_VIEW)
     frozen, learned_means, learned_stds, start = [], [], [], 0
-    for tap, statistic, count in _feature_layout(view):
+    for tap, statistic, count in feature_layout(view):
         columns = list(range(start, start + count))
         start += count
         if tap not in LEARNED_TAPS:
