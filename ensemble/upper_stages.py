@@ -1,15 +1,16 @@
 """Does letting the backbone's last stage learn help on sources never seen? An out-of-fold probe.
 
-    python -m ensemble.upper_stages data/features --seeds 0 1 [--epochs 2] [--lr 1e-4]
+    python -m ensemble.upper_stages data/features --seeds 0 1 [--epochs 2] [--lr 3e-5] [--from-block 15]
 
 The shipped whole-picture member is a linear head on pooled taps of a frozen Lite0. Here the last stage
 (block 15 and the top convolution, 1.0 M weights) learns as well, on the cached output of block 14
 (``features.BackboneView`` "lite0_224_crop_block14", ``pooling="spatial"``), so an epoch takes about a minute on
-two cores instead of a full network's hour:
+two cores instead of a full network's hour. ``--from-block 11`` trains stages 5 and 6 too (blocks 11-15), on the
+cached output of block 10 ("lite0_224_crop_block10"), about six times the cost:
 
-1. linear probe: the head on every tap of "lite0_224_crop_taps_std" (the stages below block 15 stay frozen and
-   are read from the cache), fitted as ``heads.fit_head`` fits it;
-2. fine-tuning from there: block 15, the top convolution and the head together (Adam, batch normalisation
+1. linear probe: the head on every tap of "lite0_224_crop_taps_std" (the stages below the first learning block
+   stay frozen and are read from the cache), fitted as ``heads.fit_head`` fits it;
+2. fine-tuning from there: the learning blocks, the top convolution and the head together (Adam, batch normalisation
    frozen), on the same objective (weighted logistic loss and the head's L2 penalty), so the upper layers move
    only where the loss gains. Starting from the probe keeps the pretrained features from being torn up by a
    random head's first gradients.
@@ -33,7 +34,6 @@ import numpy as np
 from ensemble.features import BACKBONE_VIEWS, load_cache
 from ensemble.heads import (
     FOLDS,
-    LATE_TAPS,
     Recipe,
     feature_layout,
     fit_head,
@@ -42,15 +42,9 @@ from ensemble.heads import (
     training_set,
 )
 
-SPATIAL_VIEW = "lite0_224_crop_block14"
 POOLED_VIEW = "lite0_224_crop_taps_std"
-# The layers that learn, in order (block 15 has no shortcut: 192 channels in, 320 out).
-UPPER_LAYERS = tuple(
-    f"block15_{part}"
-    for part in ("expand_conv", "expand_bn", "expand_activation", "dwconv", "dw_bn", "dw_activation")
-    + ("project_conv", "project_bn")
-) + ("top_conv", "top_bn", "top_activation")
-LEARNED_TAPS = LATE_TAPS  # block15_expand_activation and top_activation: pooled from the learning layers
+# Where the learning part may start, and the cached spatial view that is its input (the previous block's output).
+SPATIAL_VIEWS = {15: "lite0_224_crop_block14", 11: "lite0_224_crop_block10"}
 
 
 @dataclass(frozen=True)
@@ -60,18 +54,30 @@ class Tuning:
     batch: int = 64
     l2: float = 1e-2  # the head's penalty on standardised features, as ``heads.fit_head``'s
     seed: int = 0
+    first_block: int = 15  # the first block that learns (15: the last stage; 11: stages 5 and 6)
 
 
-def column_order() -> tuple[np.ndarray, np.ndarray]:
+def learned_taps(first_block: int) -> tuple[str, ...]:
+    """The pooled view's taps that come from the learning layers (those of block ``first_block`` and after)."""
+    view = next(spec for spec in BACKBONE_VIEWS if spec.name == POOLED_VIEW)
+    return tuple(tap for tap in view.taps if tap == "top_activation" or _block_of(tap) >= first_block)
+
+
+def _block_of(tap: str) -> int:
+    return int(tap[len("block") : tap.index("_")]) if tap.startswith("block") else -1
+
+
+def column_order(first_block: int = 15) -> tuple[np.ndarray, np.ndarray]:
     """Indices into the cached pooled features: the frozen taps' columns (means then deviations, in cache order),
     and the learned taps' columns in the order ``upper_model`` outputs them (each learned tap's mean, then each
     one's deviation)."""
     view = next(spec for spec in BACKBONE_VIEWS if spec.name == POOLED_VIEW)
+    learned = learned_taps(first_block)
     frozen, learned_means, learned_stds, start = [], [], [], 0
     for tap, statistic, count in feature_layout(view):
         columns = list(range(start, start + count))
         start += count
-        if tap not in LEARNED_TAPS:
+        if tap not in learned:
             frozen += columns
         elif statistic == "mean":
             learned_means += columns
@@ -80,28 +86,47 @@ def column_order() -> tuple[np.ndarray, np.ndarray]:
     return np.array(frozen), np.array(learned_means + learned_stds)
 
 
-def upper_model(frozen_width: int):
-    """(block-14 output, frozen pooled features) -> [frozen features, learned taps' means and deviations]: the
-    ImageNet last stage, batch normalisation in inference mode and not trained."""
+def upper_model(frozen_width: int, first_block: int = 15):
+    """(the output of the block before ``first_block``, frozen pooled features) -> [frozen features, learned taps'
+    means and deviations]: the ImageNet blocks from ``first_block`` on and the top convolution, their shortcuts
+    as in the backbone (stochastic depth left out), batch normalisation in inference mode and not trained."""
     import keras
 
     from ensemble.classifier import build_classifier
+    from ensemble.lite_layout import VARIANTS, block_plan
 
     backbone = build_classifier("lite0", 224)
-    spatial = keras.Input(backbone.get_layer("block14_add").output.shape[1:], name="block14")
+    names = {layer.name for layer in backbone.layers}
+    before = f"block{first_block - 1}_add"
+    if before not in names:
+        raise ValueError(f"block {first_block - 1} has no shortcut output to start from; choose from {SPATIAL_VIEWS}")
+    spatial = keras.Input(backbone.get_layer(before).output.shape[1:], name=f"block{first_block - 1}")
     frozen = keras.Input((frozen_width,), name="frozen")
+    taps = learned_taps(first_block)
     x, pooled = spatial, {}
-    for name in UPPER_LAYERS:
+
+    def apply(name, x):
         layer = backbone.get_layer(name)
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
-            x = layer(x, training=False)
-        else:
-            x = layer(x)
-        if name in LEARNED_TAPS:
-            pooled[name] = x
+            return layer(x, training=False)
+        return layer(x)
+
+    plan = block_plan(VARIANTS["lite0"])
+    for index in range(first_block, len(plan)):
+        shortcut, prefix = x, f"block{index}_"
+        parts = ("expand_conv", "expand_bn", "expand_activation") if plan[index]["expand"] != 1 else ()
+        for part in (*parts, "dwconv", "dw_bn", "dw_activation", "project_conv", "project_bn"):
+            x = apply(prefix + part, x)
+            if prefix + part in taps:
+                pooled[prefix + part] = x
+        if prefix + "add" in names:
+            x = backbone.get_layer(prefix + "add")([x, shortcut])
+    for name in ("top_conv", "top_bn", "top_activation"):
+        x = apply(name, x)
+    pooled["top_activation"] = x
     means, stds = [], []
-    for name in LEARNED_TAPS:
+    for name in taps:
         mean = keras.ops.mean(pooled[name], axis=(1, 2))
         centred = pooled[name] - mean[:, None, None, :]
         means.append(mean)
@@ -112,10 +137,18 @@ def upper_model(frozen_width: int):
 class FineTuned:
     """The upper layers and a head on standardised features, fitted on some rows and scoring others."""
 
-    def __init__(self, frozen_width: int, mean: np.ndarray, std: np.ndarray, kernel: np.ndarray, bias: float):
+    def __init__(
+        self,
+        frozen_width: int,
+        mean: np.ndarray,
+        std: np.ndarray,
+        kernel: np.ndarray,
+        bias: float,
+        first_block: int = 15,
+    ):
         import tensorflow as tf
 
-        self.features = upper_model(frozen_width)
+        self.features = upper_model(frozen_width, first_block)
         self.mean = tf.constant(mean, tf.float32)
         self.std = tf.constant(std, tf.float32)
         self.kernel = tf.Variable(kernel[:, None].astype(np.float32))  # on standardised features
@@ -178,7 +211,7 @@ class FineTuned:
         return np.concatenate(out) if out else np.zeros(0)
 
 
-def probe_start(pooled: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: float):
+def probe_start(pooled: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2: float, first_block: int = 15):
     """The linear probe on every cached tap (frozen columns first, then the learned taps' means and deviations):
     the standardisation the fine-tuning keeps, and the head on standardised features (``heads.fit_head``).
 
@@ -186,7 +219,7 @@ def probe_start(pooled: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2:
     picture switches on (a constant column) would otherwise be divided by almost nothing once the fine-tuning
     wakes it, and its standardised value would swamp the head.
     """
-    frozen_columns, learned_columns = column_order()
+    frozen_columns, learned_columns = column_order(first_block)
     x = np.asarray(pooled[:, np.concatenate([frozen_columns, learned_columns])], np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
     learned = np.arange(len(frozen_columns), x.shape[1])
@@ -200,8 +233,8 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS):
     that row's fold (NaN outside ``recipe.views``)."""
     import keras
 
-    pooled, spatial = data.features[POOLED_VIEW], data.features[SPATIAL_VIEW]
-    frozen_columns, _ = column_order()
+    pooled, spatial = data.features[POOLED_VIEW], data.features[SPATIAL_VIEWS[tuning.first_block]]
+    frozen_columns, _ = column_order(tuning.first_block)
     in_views = np.isin(data.view, recipe.views)
     probe, tuned = np.full(len(data.label), np.nan), np.full(len(data.label), np.nan)
     for fold in range(folds):
@@ -209,8 +242,8 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS):
         keras.utils.set_random_seed(tuning.seed * 100 + fold)
         fit, held = in_views & (data.fold != fold), data.fold == fold
         weights = sample_weights(data, fit, recipe)[fit]
-        mean, std, kernel, bias = probe_start(pooled[fit], data.label[fit], weights, tuning.l2)
-        model = FineTuned(len(frozen_columns), mean, std, kernel, bias)
+        start = probe_start(pooled[fit], data.label[fit], weights, tuning.l2, tuning.first_block)
+        model = FineTuned(len(frozen_columns), *start, first_block=tuning.first_block)
         probe[held] = model.predict(spatial[held], pooled[held][:, frozen_columns])
         model.fit(
             spatial[fit],
@@ -231,15 +264,20 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
     shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
     whole, *others = SHIPPED_MEMBERS
     recipe = replace(shipped[whole], skip_taps=(), l2=tuning.l2)  # its weights and views; every tap read
-    views = sorted({r.backbone_view for r in shipped.values()} | {SPATIAL_VIEW})
+    spatial_view = SPATIAL_VIEWS[tuning.first_block]
+    learning = "last stage" if tuning.first_block == 15 else f"blocks {tuning.first_block}-15"
+    views = sorted({r.backbone_view for r in shipped.values()} | {spatial_view})
     rows, arrays = load_cache(cache, views)
     results: dict[str, list[dict]] = {}
     gains: dict[str, list[dict]] = {}
     for seed in seeds:
         data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
-        if data.features[SPATIAL_VIEW].shape[0] != data.features[POOLED_VIEW].shape[0]:
-            raise ValueError(f"{SPATIAL_VIEW} and {POOLED_VIEW} cache different rows; rebuild {SPATIAL_VIEW}")
-        memo = Path(cache) / "oof" / f"upper_stages_seed{seed}_e{tuning.epochs}_lr{tuning.lr:g}_l2{tuning.l2:g}.npz"
+        if data.features[spatial_view].shape[0] != data.features[POOLED_VIEW].shape[0]:
+            raise ValueError(f"{spatial_view} and {POOLED_VIEW} cache different rows; rebuild {spatial_view}")
+        start = "" if tuning.first_block == 15 else f"_from{tuning.first_block}"
+        memo = (
+            Path(cache) / "oof" / f"upper_stages{start}_seed{seed}_e{tuning.epochs}_lr{tuning.lr:g}_l2{tuning.l2:g}.npz"
+        )
         if memo.is_file():
             with np.load(memo) as kept:
                 probe, tuned = kept["probe"], kept["tuned"]
@@ -254,9 +292,9 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
             SHIPPED: np.mean(list(logits.values()), axis=0),
             whole: logits[whole],
             "whole, linear probe on every tap": probe[judged],
-            "whole, last stage fine-tuned": tuned[judged],
+            f"whole, {learning} fine-tuned": tuned[judged],
             "trio, whole as linear probe on every tap": np.mean([probe[judged], *rest], axis=0),
-            "trio, whole with last stage fine-tuned": np.mean([tuned[judged], *rest], axis=0),
+            f"trio, whole with {learning} fine-tuned": np.mean([tuned[judged], *rest], axis=0),
         }
         for name, value in candidates.items():
             results.setdefault(name, []).append(scored(value, labels, sources, sizes, groups))
@@ -283,9 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=Tuning.epochs)
     parser.add_argument("--lr", type=float, default=Tuning.lr)
     parser.add_argument("--l2", type=float, default=Tuning.l2)
+    parser.add_argument(
+        "--from-block", type=int, default=Tuning.first_block, choices=sorted(SPATIAL_VIEWS), help="first block to train"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    missing = [v for v in (SPATIAL_VIEW, POOLED_VIEW) if not (Path(args.cache) / v / "view.json").is_file()]
+    views = (SPATIAL_VIEWS[args.from_block], POOLED_VIEW)
+    missing = [v for v in views if not (Path(args.cache) / v / "view.json").is_file()]
     if missing:
         print(
             f"error: {args.cache} has no features of {', '.join(missing)}; cache them first with `python -m "
@@ -293,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    run(args.cache, args.seeds, Tuning(epochs=args.epochs, lr=args.lr, l2=args.l2))
+    run(args.cache, args.seeds, Tuning(epochs=args.epochs, lr=args.lr, l2=args.l2, first_block=args.from_block))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 from PIL import Image
 
 from ensemble.classifier import build_classifier
@@ -11,18 +12,24 @@ from ensemble.upper_stages import FineTuned, Tuning, column_order, probe_start, 
 from tests.images import photo_like
 
 
-def test_the_last_stage_replayed_on_block14_gives_the_backbone_s_own_pooled_taps():
+@pytest.mark.parametrize("first_block", [15, 11])
+def test_the_upper_blocks_replayed_on_the_block_before_give_the_backbone_s_own_pooled_taps(first_block):
     backbone = build_classifier("lite0", 224, taps=LITE0_TAPS, pooling="mean_std")
-    inner = keras.Model(backbone.input, [backbone.get_layer("block14_add").output, backbone.get_layer("taps").output])
+    before = backbone.get_layer(f"block{first_block - 1}_add").output
+    inner = keras.Model(backbone.input, [before, backbone.get_layer("taps").output])
     pictures = np.random.default_rng(0).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
-    block14, pooled = (np.asarray(a) for a in inner(pictures))
-    frozen, learned = column_order()
+    spatial, pooled = (np.asarray(a) for a in inner(pictures))
+    frozen, learned = column_order(first_block)
     assert len(frozen) + len(learned) == pooled.shape[1] and len(set(frozen) | set(learned)) == pooled.shape[1]
 
-    out = np.asarray(upper_model(len(frozen))([block14, pooled[:, frozen]]))
+    out = np.asarray(upper_model(len(frozen), first_block)([spatial, pooled[:, frozen]]))
 
     np.testing.assert_array_equal(out[:, : len(frozen)], pooled[:, frozen])
     np.testing.assert_allclose(out[:, len(frozen) :], pooled[:, learned], rtol=1e-4, atol=1e-4)
+
+
+def test_starting_earlier_learns_more_taps():
+    assert len(column_order(11)[1]) > len(column_order(15)[1])
 
 
 def _objective(model, spatial, frozen, labels, weights, l2):
