@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ensemble import calibration, metrics
-from ensemble.features import BACKBONE_VIEWS, build_cache, load_cache
+from ensemble.features import backbone_view, build_cache, load_cache
 from ensemble.heads import (
     FOLDS,
     LATE_TAPS,
@@ -58,7 +58,7 @@ FITTED_ON = "out-of-fold ensemble mean logits (oof_predictions.npz), telegram vi
 
 
 def _spec(view_name: str):
-    return next(spec for spec in BACKBONE_VIEWS if spec.name == view_name)
+    return backbone_view(view_name)
 
 
 def build(

@@ -34,14 +34,20 @@ def pooled_taps(model: keras.Model, taps, pooling: str = "mean", gram_taps=()):
     pooled = list(means)
     if pooling == "mean_std":
         for i, (tap, out, mean) in enumerate(zip(taps, outputs, means)):
-            # Centred before squaring: mean(x^2) - mean^2 loses the small variances of large activations to
-            # rounding, differently in TensorFlow and ONNX Runtime (p_fake apart by 2e-4 on the test split).
-            centred = out - keras.ops.expand_dims(keras.ops.expand_dims(mean, 1), 1)
-            variance = keras.layers.GlobalAveragePooling2D(name=f"square{i}_{tap}")(centred * centred)
-            pooled.append(keras.ops.sqrt(variance + 1e-6))
+            pooled.append(spatial_deviation(out, mean, name=f"square{i}_{tap}"))
     for tap in gram_taps:
         pooled.append(channel_correlations(model.get_layer(tap).output))
     return pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="taps")(pooled)
+
+
+def spatial_deviation(activation, mean, name: str | None = None):
+    """Each channel's standard deviation across the cells of ``activation``, given its spatial ``mean``; ``name``
+    names the pooling layer of the squares."""
+    # Centred before squaring: mean(x^2) - mean^2 loses the small variances of large activations to
+    # rounding, differently in TensorFlow and ONNX Runtime (p_fake apart by 2e-4 on the test split).
+    centred = activation - keras.ops.expand_dims(keras.ops.expand_dims(mean, 1), 1)
+    variance = keras.layers.GlobalAveragePooling2D(name=name)(centred * centred)
+    return keras.ops.sqrt(variance + 1e-6)
 
 
 def channel_correlations(activation):

@@ -95,6 +95,11 @@ BACKBONE_VIEWS = (
 )
 
 
+def backbone_view(name: str) -> BackboneView:
+    """The entry of ``BACKBONE_VIEWS`` called ``name``."""
+    return next(spec for spec in BACKBONE_VIEWS if spec.name == name)
+
+
 def small_view(image: Image.Image, seed: int) -> Image.Image | None:
     """The picture scaled down to a REAL-like size and re-compressed; None when it is small already."""
     width, height = image.size

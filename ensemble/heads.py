@@ -17,7 +17,7 @@ from scipy.optimize import minimize
 
 from ensemble.calibration import sigmoid
 from ensemble.data import Sample, assign_folds
-from ensemble.features import BACKBONE_VIEWS
+from ensemble.features import backbone_view
 from ensemble.lite_layout import VARIANTS, tap_width
 
 FOLDS = 5
@@ -87,7 +87,7 @@ def feature_layout(view) -> list[tuple[str, str, int]]:
 
 def _read_blocks(recipe: Recipe) -> list[tuple[str, np.ndarray]]:
     """(tap, feature indices) for every block of the recipe's view, and whether the head reads it."""
-    view = next(spec for spec in BACKBONE_VIEWS if spec.name == recipe.backbone_view)
+    view = backbone_view(recipe.backbone_view)
     unknown = sorted(set(recipe.skip_taps) - set(view.taps))
     if unknown:
         raise ValueError(f"{view.name} taps no {unknown}")

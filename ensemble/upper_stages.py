@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble.features import BACKBONE_VIEWS, load_cache
+from ensemble.features import backbone_view, load_cache
 from ensemble.heads import (
     FOLDS,
     Recipe,
@@ -59,8 +59,9 @@ class Tuning:
 
 def learned_taps(first_block: int) -> tuple[str, ...]:
     """The pooled view's taps that come from the learning layers (those of block ``first_block`` and after)."""
-    view = next(spec for spec in BACKBONE_VIEWS if spec.name == POOLED_VIEW)
-    return tuple(tap for tap in view.taps if tap == "top_activation" or _block_of(tap) >= first_block)
+    return tuple(
+        tap for tap in backbone_view(POOLED_VIEW).taps if tap == "top_activation" or _block_of(tap) >= first_block
+    )
 
 
 def _block_of(tap: str) -> int:
@@ -71,10 +72,9 @@ def column_order(first_block: int = 15) -> tuple[np.ndarray, np.ndarray]:
     """Indices into the cached pooled features: the frozen taps' columns (means then deviations, in cache order),
     and the learned taps' columns in the order ``upper_model`` outputs them (each learned tap's mean, then each
     one's deviation)."""
-    view = next(spec for spec in BACKBONE_VIEWS if spec.name == POOLED_VIEW)
     learned = learned_taps(first_block)
     frozen, learned_means, learned_stds, start = [], [], [], 0
-    for tap, statistic, count in feature_layout(view):
+    for tap, statistic, count in feature_layout(backbone_view(POOLED_VIEW)):
         columns = list(range(start, start + count))
         start += count
         if tap not in learned:
@@ -92,7 +92,7 @@ def upper_model(frozen_width: int, first_block: int = 15):
     as in the backbone (stochastic depth left out), batch normalisation in inference mode and not trained."""
     import keras
 
-    from ensemble.classifier import build_classifier
+    from ensemble.classifier import build_classifier, spatial_deviation
     from ensemble.lite_layout import VARIANTS, block_plan
 
     backbone = build_classifier("lite0", 224)
@@ -125,12 +125,8 @@ def upper_model(frozen_width: int, first_block: int = 15):
     for name in ("top_conv", "top_bn", "top_activation"):
         x = apply(name, x)
     pooled["top_activation"] = x
-    means, stds = [], []
-    for name in taps:
-        mean = keras.ops.mean(pooled[name], axis=(1, 2))
-        centred = pooled[name] - mean[:, None, None, :]
-        means.append(mean)
-        stds.append(keras.ops.sqrt(keras.ops.mean(centred * centred, axis=(1, 2)) + 1e-6))
+    means = [keras.ops.mean(pooled[name], axis=(1, 2)) for name in taps]
+    stds = [spatial_deviation(pooled[name], mean) for name, mean in zip(taps, means)]
     return keras.Model([spatial, frozen], keras.ops.concatenate([frozen, *means, *stds], axis=1))
 
 
@@ -172,7 +168,6 @@ class FineTuned:
             0.0, steps - steps // 10, warmup_target=tuning.lr, warmup_steps=max(1, steps // 10)
         )
         optimizer = keras.optimizers.Adam(schedule)
-        shape = (-1, *self.features.inputs[0].shape[1:])
 
         @tf.function(reduce_retracing=True)
         def step(s, f, y, w):
@@ -191,21 +186,16 @@ class FineTuned:
                 rows = np.sort(order[start : start + tuning.batch])
                 # each batch's share of the epoch's weight, so that an epoch's steps sum to the whole objective
                 batch_w = weights[rows] * (len(order) / len(rows))
-                step(
-                    spatial[rows].astype(np.float32).reshape(shape),
-                    frozen[rows].astype(np.float32),
-                    labels[rows].astype(np.float32),
-                    batch_w.astype(np.float32),
-                )
+                step(*self._inputs(spatial, frozen, rows), labels[rows].astype(np.float32), batch_w.astype(np.float32))
+
+    def _inputs(self, spatial: np.ndarray, frozen: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray]:
+        """The model's float32 inputs for ``rows`` of the cached (flattened, float16) spatial and frozen features."""
+        shape = (-1, *self.features.inputs[0].shape[1:])
+        return spatial[rows].astype(np.float32).reshape(shape), frozen[rows].astype(np.float32)
 
     def predict(self, spatial: np.ndarray, frozen: np.ndarray, batch: int = 256) -> np.ndarray:
-        shape = (-1, *self.features.inputs[0].shape[1:])
         out = [
-            np.asarray(
-                self.logits(
-                    spatial[i : i + batch].astype(np.float32).reshape(shape), frozen[i : i + batch].astype(np.float32)
-                )
-            )
+            np.asarray(self.logits(*self._inputs(spatial, frozen, slice(i, i + batch))))
             for i in range(0, len(spatial), batch)
         ]
         return np.concatenate(out) if out else np.zeros(0)
@@ -235,6 +225,7 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS):
 
     pooled, spatial = data.features[POOLED_VIEW], data.features[SPATIAL_VIEWS[tuning.first_block]]
     frozen_columns, _ = column_order(tuning.first_block)
+    frozen = pooled[:, frozen_columns]
     in_views = np.isin(data.view, recipe.views)
     probe, tuned = np.full(len(data.label), np.nan), np.full(len(data.label), np.nan)
     for fold in range(folds):
@@ -244,15 +235,9 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS):
         weights = sample_weights(data, fit, recipe)[fit]
         start = probe_start(pooled[fit], data.label[fit], weights, tuning.l2, tuning.first_block)
         model = FineTuned(len(frozen_columns), *start, first_block=tuning.first_block)
-        probe[held] = model.predict(spatial[held], pooled[held][:, frozen_columns])
-        model.fit(
-            spatial[fit],
-            pooled[fit][:, frozen_columns],
-            data.label[fit],
-            weights,
-            replace(tuning, seed=tuning.seed * 100 + fold),
-        )
-        tuned[held] = model.predict(spatial[held], pooled[held][:, frozen_columns])
+        probe[held] = model.predict(spatial[held], frozen[held])
+        model.fit(spatial[fit], frozen[fit], data.label[fit], weights, replace(tuning, seed=tuning.seed * 100 + fold))
+        tuned[held] = model.predict(spatial[held], frozen[held])
         print(f"fold {fold}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
     return probe, tuned
 
