@@ -218,9 +218,13 @@ def probe_start(pooled: np.ndarray, labels: np.ndarray, weights: np.ndarray, l2:
     return mean, std, head.kernel, head.bias
 
 
-def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS):
+def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS, keep: Path | None = None):
     """Per training row: the linear probe's and the fine-tuned member's logit, each from the fold that never saw
-    that row's fold (NaN outside ``recipe.views``)."""
+    that row's fold (NaN outside ``recipe.views``).
+
+    With ``keep`` (the memo the caller will write), each finished fold's held-out logits are saved beside it as
+    ``<memo>_fold<k>.npz`` and a rerun starts from the first fold not yet saved: a run stopped after an hour loses
+    one fold, not all of them."""
     import keras
 
     pooled, spatial = data.features[POOLED_VIEW], data.features[SPATIAL_VIEWS[tuning.first_block]]
@@ -229,15 +233,23 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS):
     in_views = np.isin(data.view, recipe.views)
     probe, tuned = np.full(len(data.label), np.nan), np.full(len(data.label), np.nan)
     for fold in range(folds):
+        held = data.fold == fold
+        saved = None if keep is None else keep.with_name(f"{keep.stem}_fold{fold}.npz")
+        if saved is not None and saved.is_file():
+            with np.load(saved) as kept:
+                probe[held], tuned[held] = kept["probe"], kept["tuned"]
+            continue
         started = time.time()
         keras.utils.set_random_seed(tuning.seed * 100 + fold)
-        fit, held = in_views & (data.fold != fold), data.fold == fold
+        fit = in_views & (data.fold != fold)
         weights = sample_weights(data, fit, recipe)[fit]
         start = probe_start(pooled[fit], data.label[fit], weights, tuning.l2, tuning.first_block)
         model = FineTuned(len(frozen_columns), *start, first_block=tuning.first_block)
         probe[held] = model.predict(spatial[held], frozen[held])
         model.fit(spatial[fit], frozen[fit], data.label[fit], weights, replace(tuning, seed=tuning.seed * 100 + fold))
         tuned[held] = model.predict(spatial[held], frozen[held])
+        if saved is not None:
+            np.savez(saved, probe=probe[held], tuned=tuned[held])
         print(f"fold {fold}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
     return probe, tuned
 
@@ -267,8 +279,10 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
             with np.load(memo) as kept:
                 probe, tuned = kept["probe"], kept["tuned"]
         else:
-            probe, tuned = out_of_fold(data, replace(tuning, seed=seed), recipe)
+            probe, tuned = out_of_fold(data, replace(tuning, seed=seed), recipe, keep=memo)
             np.savez(memo, probe=probe, tuned=tuned)
+            for fold_file in memo.parent.glob(f"{memo.stem}_fold*.npz"):
+                fold_file.unlink()
         judged = data.view == "telegram"
         labels, sources, sizes, groups = (a[judged] for a in (data.label, data.source, data.long_side, data.group))
         logits = {name: remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for name, r in shipped.items()}

@@ -75,3 +75,36 @@ def test_the_cached_block14_view_replayed_gives_the_cached_pooled_view_s_last_ta
     out = np.asarray(upper_model(len(frozen))([spatial.reshape(-1, 7, 7, 192), pooled[:, frozen]]))
 
     np.testing.assert_allclose(out[:, len(frozen) :], pooled[:, learned], rtol=1e-3, atol=1e-3)
+
+
+def test_a_stopped_run_resumes_from_the_folds_it_saved(tmp_path):
+    from ensemble.heads import Recipe, TrainingSet
+    from ensemble.upper_stages import POOLED_VIEW, SPATIAL_VIEWS, out_of_fold
+
+    rng = np.random.default_rng(1)
+    n, width = 24, sum(len(part) for part in column_order())
+    data = TrainingSet(
+        picture=np.arange(n),
+        view=np.array(["telegram"] * n),
+        label=np.arange(n) % 2,
+        source=np.array(["a", "b", "c"] * (n // 3)),
+        group=np.arange(n).astype(str),
+        long_side=np.full(n, 640),
+        fold=(np.arange(n) // 2) % 2,
+        features={
+            POOLED_VIEW: rng.uniform(0, 1, (n, width)).astype(np.float32),
+            SPATIAL_VIEWS[15]: rng.normal(0, 1, (n, 7 * 7 * 192)).astype(np.float16),
+        },
+    )
+    recipe, tuning, memo = Recipe(POOLED_VIEW), Tuning(epochs=1, batch=8), tmp_path / "memo.npz"
+    first = out_of_fold(data, tuning, recipe, folds=2, keep=memo)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo_fold0.npz", "memo_fold1.npz"]
+    assert not np.isnan(first[1]).any()
+
+    # fold 1 lost with the run: a rerun reads fold 0 as saved (marked here) and fits fold 1 again, alike
+    (tmp_path / "memo_fold1.npz").unlink()
+    np.savez(tmp_path / "memo_fold0.npz", probe=np.full(n // 2, 7.0), tuned=np.full(n // 2, 9.0))
+    probe, tuned = out_of_fold(data, tuning, recipe, folds=2, keep=memo)
+
+    assert np.all(probe[data.fold == 0] == 7.0) and np.all(tuned[data.fold == 0] == 9.0)
+    np.testing.assert_allclose(tuned[data.fold == 1], first[1][data.fold == 1], rtol=1e-4, atol=1e-4)
