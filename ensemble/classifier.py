@@ -129,14 +129,18 @@ def _means_kernel(model: keras.Model) -> np.ndarray:
     return kernel
 
 
+def _tap_spans(model: keras.Model) -> dict[str, slice]:
+    """Where each tapped layer's channel means sit in the head's input, by layer, in tap order (the deviations,
+    where the head reads them, follow all the means in the same order)."""
+    taps = _taps_of(model)
+    ends = np.cumsum([0, *(model.get_layer(tap).output.shape[-1] for tap in taps)])
+    return {tap: slice(int(ends[i]), int(ends[i + 1])) for i, tap in enumerate(taps)}
+
+
 def _tap_kernels(model: keras.Model) -> dict[str, np.ndarray]:
     """The final dense layer's weights over each tapped layer's channel means, by layer, in tap order."""
     kernel = _means_kernel(model)
-    kernels, start = {}, 0
-    for tap in _taps_of(model):
-        width = model.get_layer(tap).output.shape[-1]
-        kernels[tap], start = kernel[start : start + width], start + width
-    return kernels
+    return {tap: kernel[span] for tap, span in _tap_spans(model).items()}
 
 
 def tap_shares_kernels(model: keras.Model) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -145,14 +149,13 @@ def tap_shares_kernels(model: keras.Model) -> dict[str, tuple[np.ndarray, np.nda
     out."""
     _means_kernel(model)  # checks the head is linear
     kernel = np.asarray(model.get_layer("predictions").kernel)[:, 0]
-    taps = _taps_of(model)
-    widths = [model.get_layer(tap).output.shape[-1] for tap in taps]
+    spans = _tap_spans(model)
+    width = sum(span.stop - span.start for span in spans.values())
     deviations = any(layer.name.startswith("square") for layer in model.layers)
-    ends = np.cumsum([0, *widths])
     shares = {}
-    for i, tap in enumerate(taps):
-        means = kernel[ends[i] : ends[i + 1]]
-        spreads = kernel[ends[-1] + ends[i] : ends[-1] + ends[i + 1]] if deviations else None
+    for tap, span in spans.items():
+        means = kernel[span]
+        spreads = kernel[width + span.start : width + span.stop] if deviations else None
         if np.any(means) or (spreads is not None and np.any(spreads)):
             shares[tap] = (means, spreads)
     return shares
