@@ -57,10 +57,6 @@ MEMBERS = {
 FITTED_ON = "out-of-fold ensemble mean logits (oof_predictions.npz), telegram view, sources weighted equally"
 
 
-def _spec(view_name: str):
-    return backbone_view(view_name)
-
-
 def build(
     data_dirs: list[str],
     out_dir: str,
@@ -71,7 +67,7 @@ def build(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     views = sorted({recipe.backbone_view for recipe in members.values()})
-    index = build_cache(data_dirs, Path(features_dir), [_spec(name) for name in views])
+    index = build_cache(data_dirs, Path(features_dir), [backbone_view(name) for name in views])
     rows, arrays = load_cache(features_dir, views)
     data = training_set(rows, arrays, ("telegram", "small"), fold_seed=FOLD_SEED)
     judged = data.view == "telegram"
@@ -89,7 +85,7 @@ def build(
         oof_logits[name] = logits
         head_file = f"{name}.head.npz"
         np.savez(out / head_file, kernel=head.kernel.astype(np.float32), bias=np.float32(head.bias))
-        view = _spec(recipe.backbone_view)
+        view = backbone_view(recipe.backbone_view)
         fitted_rows = np.isin(data.view, recipe.views)
         specs.append(
             {

@@ -222,11 +222,14 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS, keep: 
     """Per training row: the linear probe's and the fine-tuned member's logit, each from the fold that never saw
     that row's fold (NaN outside ``recipe.views``).
 
-    With ``keep`` (the memo the caller will write), each finished fold's held-out logits are saved beside it as
-    ``<memo>_fold<k>.npz`` and a rerun starts from the first fold not yet saved: a run stopped after an hour loses
-    one fold, not all of them."""
+    With ``keep`` (an ``.npz`` memo): a memo already there is read instead; otherwise each finished fold's
+    held-out logits are saved beside it as ``<memo>_fold<k>.npz``, so that a run stopped after an hour loses one
+    fold, not all of them, and once every fold is in, the memo is written and the fold files go."""
     import keras
 
+    if keep is not None and keep.is_file():
+        with np.load(keep) as kept:
+            return kept["probe"], kept["tuned"]
     pooled, spatial = data.features[POOLED_VIEW], data.features[SPATIAL_VIEWS[tuning.first_block]]
     frozen_columns, _ = column_order(tuning.first_block)
     frozen = pooled[:, frozen_columns]
@@ -251,6 +254,10 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS, keep: 
         if saved is not None:
             np.savez(saved, probe=probe[held], tuned=tuned[held])
         print(f"fold {fold}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
+    if keep is not None:
+        np.savez(keep, probe=probe, tuned=tuned)
+        for fold in range(folds):
+            keep.with_name(f"{keep.stem}_fold{fold}.npz").unlink(missing_ok=True)
     return probe, tuned
 
 
@@ -275,14 +282,7 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
         memo = (
             Path(cache) / "oof" / f"upper_stages{start}_seed{seed}_e{tuning.epochs}_lr{tuning.lr:g}_l2{tuning.l2:g}.npz"
         )
-        if memo.is_file():
-            with np.load(memo) as kept:
-                probe, tuned = kept["probe"], kept["tuned"]
-        else:
-            probe, tuned = out_of_fold(data, replace(tuning, seed=seed), recipe, keep=memo)
-            np.savez(memo, probe=probe, tuned=tuned)
-            for fold_file in memo.parent.glob(f"{memo.stem}_fold*.npz"):
-                fold_file.unlink()
+        probe, tuned = out_of_fold(data, replace(tuning, seed=seed), recipe, keep=memo)
         judged = data.view == "telegram"
         labels, sources, sizes, groups = (a[judged] for a in (data.label, data.source, data.long_side, data.group))
         logits = {name: remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for name, r in shipped.items()}

@@ -98,13 +98,15 @@ def test_a_stopped_run_resumes_from_the_folds_it_saved(tmp_path):
     )
     recipe, tuning, memo = Recipe(POOLED_VIEW), Tuning(epochs=1, batch=8), tmp_path / "memo.npz"
     first = out_of_fold(data, tuning, recipe, folds=2, keep=memo)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo_fold0.npz", "memo_fold1.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo.npz"]  # the fold files go once the memo is in
     assert not np.isnan(first[1]).any()
 
-    # fold 1 lost with the run: a rerun reads fold 0 as saved (marked here) and fits fold 1 again, alike
-    (tmp_path / "memo_fold1.npz").unlink()
+    # a run stopped after fold 0 (saved, marked here) and before the memo: the rerun reads fold 0 as saved and
+    # fits fold 1 again, alike
+    memo.unlink()
     np.savez(tmp_path / "memo_fold0.npz", probe=np.full(n // 2, 7.0), tuned=np.full(n // 2, 9.0))
     probe, tuned = out_of_fold(data, tuning, recipe, folds=2, keep=memo)
 
     assert np.all(probe[data.fold == 0] == 7.0) and np.all(tuned[data.fold == 0] == 9.0)
     np.testing.assert_allclose(tuned[data.fold == 1], first[1][data.fold == 1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out_of_fold(data, tuning, recipe, folds=2, keep=memo)[1], tuned)  # the memo
