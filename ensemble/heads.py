@@ -66,10 +66,10 @@ class Recipe:
     # class's covariance alone) and "real-sources" (which source group a REAL picture is from)
     invariant: tuple[str, ...] = ()
     # > 0: refit ``WORST_GROUP_ROUNDS`` times, each time weighting up the source groups (per class) the last
-    # head fitted worst on its training rows, by exp(step * (group's loss / all rows' loss - 1)) (``_fit_rows``)
+    # head fitted worst on its training rows, by exp(step * (group's loss / all rows' loss - 1)) (``fit_rows``)
     worst_group_step: float = 0.0
     # True: one head per tapped layer (its means and deviations), fitted alone with the same weights and penalty;
-    # the member's logit is the mean of theirs, so no layer's features can lean on another's (``_fit_rows``)
+    # the member's logit is the mean of theirs, so no layer's features can lean on another's (``fit_rows``)
     per_tap: bool = False
     # pooled statistics the head leaves out: "mean", "std", "gram" (the channel correlations of ``gram_taps``)
     skip_stats: tuple[str, ...] = ()
@@ -263,11 +263,14 @@ def fit_head(
     nuisance: np.ndarray | None = None,
     start: LinearHead | None = None,
     standardise: bool = True,
+    offset: np.ndarray | None = None,
 ) -> LinearHead:
     """Weighted logistic regression with an L2 penalty on standardised features (L-BFGS); with ``nuisance``
     (rows by variables, see ``nuisances``) the kernel is kept orthogonal to ``nuisance_directions``. ``start``:
     a head fitted on the same features and nuisance (other weights) to set out from, for a faster refit.
-    ``standardise=False``: the features are on the scale the penalty should see already."""
+    ``standardise=False``: the features are on the scale the penalty should see already. ``offset`` (per row): a
+    logit the head's own is added to in the loss, so that the head fits what ``offset`` leaves unexplained
+    (``ensemble.complementary``)."""
     x = np.asarray(features, np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
     if not standardise:
@@ -281,10 +284,11 @@ def fit_head(
         x -= (x @ directions) @ directions.T
     y = np.asarray(labels, np.float64)
     w = np.asarray(weights, np.float64) / np.sum(weights)
+    shift = np.zeros(len(y)) if offset is None else np.asarray(offset, np.float64)
 
     def objective(params):
         kernel, bias = params[:-1], params[-1]
-        margin = x @ kernel + bias
+        margin = x @ kernel + bias + shift
         p = sigmoid(margin)
         loss = np.sum(w * (np.logaddexp(0.0, margin) - y * margin)) + 0.5 * l2 * kernel @ kernel
         residual = w * (p - y)
@@ -309,25 +313,29 @@ def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.nda
     logits = np.full(len(data.label), np.nan)
     for fold in range(folds):
         fit = in_views & (data.fold != fold)
-        head = _fit_rows(data, fit, recipe)
+        head = fit_rows(data, fit, recipe)
         held = data.fold == fold
         logits[held] = head.logits(features[held])
     return logits
 
 
-def _fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe) -> LinearHead:
+def fit_rows(data: TrainingSet, fit: np.ndarray, recipe: Recipe, offset: np.ndarray | None = None) -> LinearHead:
     """The head fitted on the rows in ``fit``; a skipped tap's features get zero weight. With
-    ``recipe.worst_group_step`` it is refitted with the worst-fitted groups weighted up (``worst_group_factors``)."""
+    ``recipe.worst_group_step`` it is refitted with the worst-fitted groups weighted up (``worst_group_factors``).
+    ``offset`` (one logit per row of ``data``): added to the head's logit in the loss (``fit_head``)."""
     weights = sample_weights(data, fit, recipe)
     features = data.features[recipe.backbone_view]
     nuisance = nuisances(data, fit, recipe.invariant)
     used = used_columns(recipe) if recipe.skip_taps or recipe.skip_stats else np.ones(features.shape[1], bool)
     if len(used) != features.shape[1]:
         raise ValueError(f"{recipe.backbone_view}: {features.shape[1]} features cached, the taps make {len(used)}")
+    if offset is not None and (recipe.per_tap or recipe.worst_group_step > 0):
+        raise ValueError("an offset is fitted with one plain head only (no per_tap, no worst_group_step)")
     if recipe.per_tap:
         return _fit_per_tap(data, fit, recipe, weights, nuisance)
     x = features[fit] if used.all() else features[np.ix_(fit, used)]
-    head = fit_head(x, data.label[fit], weights[fit], recipe.l2, nuisance)
+    shift = None if offset is None else offset[fit]
+    head = fit_head(x, data.label[fit], weights[fit], recipe.l2, nuisance, offset=shift)
     if recipe.worst_group_step > 0:
         cells = np.char.add(data.group[fit].astype("U"), np.where(data.label[fit] == 1, "/FAKE", "/REAL"))
         factor = np.ones(len(x))
@@ -409,7 +417,7 @@ def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None)
 
 def fit_full(data: TrainingSet, recipe: Recipe) -> LinearHead:
     """The shipped head: fitted on every training row of the recipe's views."""
-    return _fit_rows(data, np.isin(data.view, recipe.views), recipe)
+    return fit_rows(data, np.isin(data.view, recipe.views), recipe)
 
 
 def held_out_groups(rows: list[dict]) -> list[str]:
