@@ -90,7 +90,8 @@ BACKBONE_VIEWS = (
         "lite0_224_native_highpass_gram", "lite0", 224, "native", LITE0_TAPS, "mean_std", "highpass", GRAM_TAPS
     ),
     BackboneView("lite0_224_crop_block14", "lite0", 224, "crop", ("block14_add",), "spatial"),
-    # the input of stage 5 (blocks 11-14), for fine-tuning more of the whole-picture member (README, how the members were chosen)
+    # the input of stage 5 (blocks 11-14), for fine-tuning more of the whole-picture member
+    # (README, "How the members were chosen")
     BackboneView("lite0_224_crop_block10", "lite0", 224, "crop", ("block10_add",), "spatial"),
 )
 
