@@ -143,13 +143,16 @@ def test_each_residual_is_exact_in_float32():
 
 
 def test_a_highpass_member_reads_the_filtered_picture_inside_its_graph():
+    import keras
+
     from ensemble.classifier import build_classifier
 
     taps = ("block3_expand_activation", "top_activation")
     plain = build_classifier("lite0", 64, taps=taps)
     highpass = build_classifier("lite0", 64, taps=taps, input_filter="highpass")  # every ImageNet weight loaded
-    highpass.get_layer("predictions").set_weights(plain.get_layer("predictions").get_weights())
+    # the features the head reads (one logit from a randomly initialised head can hide a difference)
+    plain, highpass = (keras.Model(m.input, m.get_layer("taps").output) for m in (plain, highpass))
     flat = np.full((1, 64, 64, 3), 0.4, np.float32)
     # a flat picture has no detail: the highpass member sees zeros, whatever the picture's colour
     assert np.allclose(np.asarray(highpass(flat)), np.asarray(plain(np.zeros_like(flat))), atol=1e-5)
-    assert not np.allclose(np.asarray(plain(flat)), np.asarray(plain(np.zeros_like(flat))), atol=1e-3)
+    assert np.abs(np.asarray(plain(flat)) - np.asarray(plain(np.zeros_like(flat)))).max() > 0.1
