@@ -90,21 +90,20 @@ def out_of_fold(
         started, offset = time.time(), offsets[held]
         fit, rows = in_views & (data.fold != held), data.fold == held
         for weight in probe.weights:
-            head = fit_rows(data, fit, recipe, offset=np.nan_to_num(weight * offset))
+            head = fit_rows(data, fit, recipe, offset=weight * offset)  # NaN only on the held fold, not fitted
             logits[weight][rows] = head.logits(features[rows])
         print(f"fold {held}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
     return logits
 
 
 def run(cache: str, seeds: list[int], probe: Probe) -> dict:
-    from ensemble.selection import SHIPPED, SHIPPED_MEMBERS, print_spread, scored, source_group_gain, spread, variants
+    from ensemble.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
 
     recipes = variants()
     shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
     whole, *others = SHIPPED_MEMBERS
     rows, arrays = load_cache(cache, sorted({r.backbone_view for r in shipped.values()}))
-    results: dict[str, list[dict]] = {}
-    gains: dict[str, list[dict]] = {}
+    comparison = TrioComparison()
     for seed in seeds:
         data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
         keep = Path(cache) / "oof" / f"complementary_seed{seed}"
@@ -117,12 +116,7 @@ def run(cache: str, seeds: list[int], probe: Probe) -> dict:
         for weight, value in tuned.items():
             candidates[f"whole, against the others x{weight:g}"] = value[judged]
             candidates[f"trio, whole against the others x{weight:g}"] = np.mean([value[judged], *rest], axis=0)
-        for name, value in candidates.items():
-            results.setdefault(name, []).append(scored(value, labels, sources, sizes, groups))
-        for name in list(candidates)[1:]:
-            gains.setdefault(name, []).append(
-                source_group_gain(results[name][-1]["p"], results[SHIPPED][-1]["p"], labels, groups, sources)
-            )
+        comparison.add(candidates, labels, sources, sizes, groups)
         for weight, value in tuned.items():
             correlation = [np.corrcoef(value[judged], other)[0, 1] for other in rest]
             print(f"seed {seed} x{weight:g}: correlation with the others {np.round(correlation, 3).tolist()}")
@@ -131,15 +125,8 @@ def run(cache: str, seeds: list[int], probe: Probe) -> dict:
             f"{np.round([np.corrcoef(logits[whole], o)[0, 1] for o in rest], 3).tolist()}"
         )
         print(f"fold seed {seed} done", file=sys.stderr, flush=True)
-    table = spread(results)
-    print_spread(table)
-    print("\nGain in unseen logloss over the shipped trio, 5th-95th percentiles over redrawn unseen source groups:")
-    for name, runs in gains.items():
-        cells = ", ".join(
-            f"seed {s}: {g['gain']:+.3f} ({g['low']:+.3f} to {g['high']:+.3f})" for s, g in zip(seeds, runs)
-        )
-        print(f"- {name}: {cells}")
-    return {"seeds": seeds, "weights": probe.weights, "recipes": table, "gains": gains}
+    table = comparison.report(seeds)
+    return {"seeds": seeds, "weights": probe.weights, "recipes": table, "gains": comparison.gains}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -481,6 +481,38 @@ def print_spread(table: dict[str, dict[str, dict[str, float]]], first_column: st
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+class TrioComparison:
+    """The probes' scoring (``ensemble.upper_stages``, ``ensemble.complementary``): per fold seed, each candidate's
+    out-of-fold logits scored, and its unseen-logloss gain over the shipped trio's with the source-group interval;
+    then the spread table and the gains printed."""
+
+    def __init__(self):
+        self.results: dict[str, list[dict]] = {}
+        self.gains: dict[str, list[dict[str, float]]] = {}
+
+    def add(self, candidates: dict[str, np.ndarray], labels, sources, sizes, groups) -> None:
+        """One fold seed's logits per candidate; ``candidates[SHIPPED]`` is the reference."""
+        for name, value in candidates.items():
+            self.results.setdefault(name, []).append(scored(value, labels, sources, sizes, groups))
+        reference = self.results[SHIPPED][-1]["p"]
+        for name in candidates:
+            if name != SHIPPED:
+                self.gains.setdefault(name, []).append(
+                    source_group_gain(self.results[name][-1]["p"], reference, labels, groups, sources)
+                )
+
+    def report(self, seeds: list[int]) -> dict[str, dict[str, dict[str, float]]]:
+        table = spread(self.results)
+        print_spread(table)
+        print("\nGain in unseen logloss over the shipped trio, 5th-95th percentiles over redrawn unseen source groups:")
+        for name, runs in self.gains.items():
+            cells = ", ".join(
+                f"seed {s}: {g['gain']:+.3f} ({g['low']:+.3f} to {g['high']:+.3f})" for s, g in zip(seeds, runs)
+            )
+            print(f"- {name}: {cells}")
+        return table
+
+
 def write_manifest(weights: str, cache: str, record: dict, command: str) -> None:
     """Record the comparison (out of fold, never the test split) in ``weights/manifest.json`` as ``selection``,
     and the groups only the test split holds (``data.held_out_test_groups``, as ``train`` records them).

@@ -262,7 +262,7 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS, keep: 
 
 
 def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
-    from ensemble.selection import SHIPPED, SHIPPED_MEMBERS, print_spread, scored, source_group_gain, spread, variants
+    from ensemble.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
 
     recipes = variants()
     shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
@@ -272,8 +272,7 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
     learning = "last stage" if tuning.first_block == 15 else f"blocks {tuning.first_block}-15"
     views = sorted({r.backbone_view for r in shipped.values()} | {spatial_view})
     rows, arrays = load_cache(cache, views)
-    results: dict[str, list[dict]] = {}
-    gains: dict[str, list[dict]] = {}
+    comparison = TrioComparison()
     for seed in seeds:
         data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
         if data.features[spatial_view].shape[0] != data.features[POOLED_VIEW].shape[0]:
@@ -295,22 +294,10 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
             "trio, whole as linear probe on every tap": np.mean([probe[judged], *rest], axis=0),
             f"trio, whole with {learning} fine-tuned": np.mean([tuned[judged], *rest], axis=0),
         }
-        for name, value in candidates.items():
-            results.setdefault(name, []).append(scored(value, labels, sources, sizes, groups))
-        for name in list(candidates)[1:]:
-            gains.setdefault(name, []).append(
-                source_group_gain(results[name][-1]["p"], results[SHIPPED][-1]["p"], labels, groups, sources)
-            )
+        comparison.add(candidates, labels, sources, sizes, groups)
         print(f"fold seed {seed} done", file=sys.stderr, flush=True)
-    table = spread(results)
-    print_spread(table)
-    print("\nGain in unseen logloss over the shipped trio, 5th-95th percentiles over redrawn unseen source groups:")
-    for name, runs in gains.items():
-        cells = ", ".join(
-            f"seed {s}: {g['gain']:+.3f} ({g['low']:+.3f} to {g['high']:+.3f})" for s, g in zip(seeds, runs)
-        )
-        print(f"- {name}: {cells}")
-    return {"seeds": seeds, "tuning": tuning.__dict__, "recipes": table, "gains": gains}
+    table = comparison.report(seeds)
+    return {"seeds": seeds, "tuning": tuning.__dict__, "recipes": table, "gains": comparison.gains}
 
 
 def main(argv: list[str] | None = None) -> int:
