@@ -4,24 +4,14 @@ import numpy as np
 
 from ensemble.complementary import nested_offsets, telegram_twin
 from ensemble.heads import Recipe, TrainingSet, fit_head
+from tests.ensemble.test_heads import synthetic_training_set
 
 
-def _data(n=300, seed=0, folds=5):
-    rng = np.random.default_rng(seed)
-    label = np.arange(n) % 2
-    features = rng.normal(size=(n, 6))
-    features[:, :2] += 1.5 * (label[:, None] - 0.5)
-    sources = np.where(np.arange(n) % 3 == 0, "games", "photos")
-    return TrainingSet(
-        picture=np.arange(n),
-        view=np.full(n, "telegram"),
-        label=label,
-        source=sources,
-        group=sources,
-        long_side=np.full(n, 500),
-        fold=rng.permutation(n) % folds,
-        features={"a": features[:, :3], "b": features[:, 3:]},
-    )
+def _data():
+    """Two members' views of the same pictures (the first column of "a" carries the label), five folds."""
+    data = synthetic_training_set(n=300, dims=6, folds=5)
+    features = data.features["f"]
+    return TrainingSet(**{**data.__dict__, "features": {"a": features[:, :3], "b": features[:, 3:]}})
 
 
 def test_a_head_with_an_offset_fits_only_what_the_offset_leaves():
@@ -53,7 +43,7 @@ def test_the_others_logits_on_training_rows_never_come_from_a_head_that_saw_the_
 
 
 def test_a_small_view_takes_its_picture_s_telegram_row():
-    data = _data(n=6)
+    data = synthetic_training_set(n=6)
     data = TrainingSet(
         **{
             **data.__dict__,

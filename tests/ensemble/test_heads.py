@@ -17,7 +17,7 @@ from ensemble.heads import (
 )
 
 
-def _data(n=240, dims=32, seed=0, informative=True, folds=4):
+def synthetic_training_set(n=240, dims=32, seed=0, informative=True, folds=4):
     rng = np.random.default_rng(seed)
     label = np.arange(n) % 2
     features = rng.normal(size=(n, dims))
@@ -38,7 +38,7 @@ def _data(n=240, dims=32, seed=0, informative=True, folds=4):
 
 
 def test_a_head_learns_the_informative_direction_on_raw_features():
-    data = _data()
+    data = synthetic_training_set()
     raw = data.features["f"] * 50.0 + 300.0  # the head must undo any scale and offset itself
     head = fit_head(raw, data.label, np.ones(len(raw)), l2=1e-3)
     accuracy = ((head.logits(raw) > 0) == data.label).mean()
@@ -49,7 +49,7 @@ def test_a_head_learns_the_informative_direction_on_raw_features():
 def test_out_of_fold_logits_never_come_from_a_head_that_saw_the_row():
     # Pure noise with more dimensions than a fold's rows: a head memorises what it saw (in-sample accuracy 1),
     # so out-of-fold accuracy near chance shows that no row was scored by a head trained on it.
-    data = _data(n=200, dims=300, informative=False)
+    data = synthetic_training_set(n=200, dims=300, informative=False)
     recipe = Recipe("f", l2=1e-6, views=("telegram",), match_sizes=False)
     head = fit_head(data.features["f"], data.label, np.ones(200), l2=1e-6)
     assert ((head.logits(data.features["f"]) > 0) == data.label).mean() == 1.0
@@ -59,7 +59,7 @@ def test_out_of_fold_logits_never_come_from_a_head_that_saw_the_row():
 
 
 def test_weights_balance_the_classes_and_match_their_sizes():
-    data = _data()
+    data = synthetic_training_set()
     everything = np.ones(len(data.label), dtype=bool)
     plain = sample_weights(data, everything, Recipe("f", match_sizes=False))
     assert np.isclose(plain[data.label == 0].sum(), plain[data.label == 1].sum())
@@ -76,7 +76,7 @@ def test_weights_balance_the_classes_and_match_their_sizes():
 
 
 def test_source_shares_and_rows_outside_the_mask():
-    data = _data()
+    data = synthetic_training_set()
     mask = data.fold != 0
     recipe = Recipe("f", match_sizes=False, shares={"games": 0.75, "photos": 0.25})
     weights = sample_weights(data, mask, recipe)
@@ -119,7 +119,7 @@ def test_held_out_groups_are_the_test_groups_no_training_row_comes_from(tmp_path
 def test_remembered_out_of_fold_logits_are_reused_only_for_the_same_rows_and_recipe(tmp_path, monkeypatch):
     import ensemble.heads as heads
 
-    data = _data()
+    data = synthetic_training_set()
     recipe = Recipe("f", views=("telegram",))
     first = heads.remembered_out_of_fold(data, recipe, tmp_path)
     fits = []
@@ -140,7 +140,7 @@ def test_a_skipped_tap_gets_no_weight_and_its_signal_is_not_learnt():
     used = used_columns(Recipe(view, skip_taps=("top_activation",)))
     assert len(used) == 8192 and used.sum() == 8192 - 2 * 1280
     assert not used[4096 - 1280 : 4096].any() and not used[-1280:].any() and used[:32].all()
-    data = _data(n=200, dims=8192, informative=False)
+    data = synthetic_training_set(n=200, dims=8192, informative=False)
     data.features = {view: data.features["f"]}
     data.features[view][:, 2816:4096] += 0.5 * (data.label[:, None] - 0.5)  # only the top layer's means differ
     telegram = dict(views=("telegram",), match_sizes=False)
@@ -160,7 +160,7 @@ def test_a_per_tap_head_is_the_mean_of_one_head_per_read_tap():
     columns = tap_columns(recipe)
     assert len(columns) == 7 and [len(c) for c in columns][:2] == [64, 192]  # stem 32 means + 32 deviations
     assert np.array_equal(np.sort(np.concatenate(columns)), np.flatnonzero(used_columns(recipe)))
-    data = _data(n=240, dims=8192, informative=False, seed=3)
+    data = synthetic_training_set(n=240, dims=8192, informative=False, seed=3)
     data.features = {view: data.features["f"]}
     data.features[view][:, 40] += 2.0 * (data.label - 0.5)  # a block1 mean carries the label
     head = fit_full(data, recipe)
@@ -185,7 +185,7 @@ def _within_class_covariance(logits, labels, weights, variable, classes=(0, 1)):
 
 
 def test_a_size_per_class_invariant_head_follows_size_in_neither_class():
-    data = _data(n=600, dims=16)
+    data = synthetic_training_set(n=600, dims=16)
     size = np.log(data.long_side)
     # size pushes REAL and FAKE features in opposite directions: summed over the classes it could cancel
     data.features["f"][:, 1] += 1.5 * (size - size.mean()) * np.where(data.label == 0, 1.0, -0.5)
@@ -205,7 +205,7 @@ def test_a_size_per_class_invariant_head_follows_size_in_neither_class():
 
 
 def test_an_invariant_head_does_not_follow_size_or_the_real_source_inside_a_class():
-    data = _data(n=600, dims=16)
+    data = synthetic_training_set(n=600, dims=16)
     size = np.log(data.long_side)
     real_group = np.where(data.label == 0, np.where(np.arange(600) % 4 < 2, "photos_a", "photos_b"), "gallery")
     data.group = real_group
@@ -328,7 +328,7 @@ def test_a_gain_that_one_source_group_carries_does_not_hold_when_the_groups_are_
 def test_weighting_up_the_worst_fitted_group_lowers_its_loss_and_keeps_each_class_weight():
     from ensemble.heads import worst_group_factors
 
-    data = _data(n=600, dims=16, informative=False)
+    data = synthetic_training_set(n=600, dims=16, informative=False)
     small = np.arange(600) % 10 == 0  # a tenth of the rows, whose label shows in another feature
     data.group = np.where(small, "small", "big")
     sign = 2.0 * (data.label - 0.5)
@@ -358,7 +358,7 @@ def test_weighting_up_the_worst_fitted_group_lowers_its_loss_and_keeps_each_clas
 
 
 def test_a_head_refitted_from_a_start_reaches_the_same_optimum():
-    data = _data(n=400, dims=12)
+    data = synthetic_training_set(n=400, dims=12)
     raw = data.features["f"] * 7.0 - 2.0
     weights = np.linspace(0.5, 1.5, 400)
     cold = fit_head(raw, data.label, weights, l2=1e-2)
