@@ -1,6 +1,7 @@
 """python -m bot: start the Telegram bot (settings from the environment, see .env.example).
 
-``python -m bot feedback-export OUT.csv`` writes users' "Wrong?" answers instead (see ``bot.feedback_export``).
+``python -m bot feedback-export OUT.csv`` writes users' "Wrong?" answers instead (see ``bot.feedback_export``), and
+``python -m bot harvest FEEDBACK.csv DIR`` downloads the pictures users agreed on (see ``bot.harvest``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,22 @@ import asyncio
 import os
 import sys
 
+USAGE = """usage: python -m bot                                   start the bot (settings from the environment)
+       python -m bot feedback-export OUT.csv             users' "Wrong?" answers, as CSV (no token needed)
+       python -m bot harvest FEEDBACK.csv DIR [options]  download the pictures users agreed on into DIR/REAL, DIR/FAKE
+
+The bot reads BOT_TOKEN (required), TELEGRAM_API_URL, BOT_MODE, DATA_DIR, REDIS_URL and more from the
+environment; .env.example lists and explains them all. Each command answers --help."""
+
 
 def main() -> int:
+    command = sys.argv[1:2]
+    if command in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if command and command[0] not in ("feedback-export", "harvest"):
+        print(f"{USAGE}\n\nerror: unknown command {command[0]!r}", file=sys.stderr)
+        return 2
     from bot.aiogram_import import import_aiogram
 
     import_aiogram()  # before anything imports aiogram: its validators are built on first use (start-up time)
@@ -18,6 +33,10 @@ def main() -> int:
         from bot.feedback_export import main as export
 
         return export(sys.argv[2:])
+    if sys.argv[1:2] == ["harvest"]:
+        from bot.harvest import main as harvest
+
+        return harvest(sys.argv[2:])
     from bot.config import Config, ConfigError
 
     try:

@@ -1,4 +1,4 @@
-"""``python -m ensemble harvest``: the pictures users agreed on, downloaded from the fake Bot API over HTTP."""
+"""``python -m bot harvest``: the pictures users agreed on, downloaded from the fake Bot API over HTTP."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.feedback import EXPORT_COLUMNS
+from bot.harvest import harvest, read_votes
 from ensemble.data import load_dataset
-from ensemble.harvest import harvest, read_votes
 from tests.bot.fake_telegram import DOWNLOAD, FakeTelegram
 from tests.bot.helpers import ROOT, jpeg
 from tests.images import encode, photo_like
@@ -90,7 +90,7 @@ async def test_harvest_takes_agreed_pictures_skips_the_rest_and_resumes(tmp_path
 
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TELEGRAM_"))}
         environment.update(BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.base_url)
-        command = [sys.executable, "-m", "ensemble", "harvest", str(feedback), str(tmp_path / "cli")]
+        command = [sys.executable, "-m", "bot", "harvest", str(feedback), str(tmp_path / "cli")]
         done = await asyncio.to_thread(
             subprocess.run, command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
         )
@@ -105,3 +105,14 @@ async def test_harvest_takes_agreed_pictures_skips_the_rest_and_resumes(tmp_path
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 2 and "not a feedback export" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_bot_s_command_line_names_its_commands_and_refuses_others():
+    def bot(*args):
+        command = [sys.executable, "-m", "bot", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    helped = bot("--help")
+    assert helped.returncode == 0 and "feedback-export" in helped.stdout and "harvest" in helped.stdout
+    unknown = bot("harvset")
+    assert unknown.returncode == 2 and "unknown command 'harvset'" in unknown.stderr

@@ -1,4 +1,4 @@
-"""``python -m ensemble harvest FEEDBACK.csv DIR``: download the pictures users labelled, into ``DIR/REAL`` and
+"""``python -m bot harvest FEEDBACK.csv DIR``: download the pictures users labelled, into ``DIR/REAL`` and
 ``DIR/FAKE``, the folder layout that ``evaluate`` and ``train`` read.
 
 The CSV is what ``python -m bot feedback-export`` writes: one row per user per picture. A picture is taken when
@@ -16,6 +16,7 @@ and removed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import hashlib
@@ -205,6 +206,19 @@ async def harvest(
     out.mkdir(parents=True, exist_ok=True)
     (out / "harvest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot harvest",
+        description="download pictures users labelled (python -m bot feedback-export) into DIR/REAL, DIR/FAKE",
+    )
+    parser.add_argument("feedback_csv", help="the CSV that python -m bot feedback-export wrote")
+    parser.add_argument("out", help="folder for REAL/, FAKE/ and harvest.json")
+    parser.add_argument("--min-agree", type=int, default=2, help="users who must give the same answer (default 2)")
+    parser.add_argument("--max-disagree", type=int, default=0, help="users allowed to say otherwise (default 0)")
+    args = parser.parse_args(argv)
+    return run_harvest(args.feedback_csv, args.out, args.min_agree, args.max_disagree)
 
 
 def run_harvest(feedback_csv: str, out: str, min_agree: int, max_disagree: int) -> int:
