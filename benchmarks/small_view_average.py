@@ -2,7 +2,7 @@
 
 Each train picture longer than ``ensemble.features.SMALL_MAX`` has a ``small`` view in the feature cache (scaled
 down to 224-640 px and re-compressed). The shipped ensemble's out-of-fold logit of its telegram view is mixed
-with that of its small view, ``(1 - w) * telegram + w * small``, and scored as ``ensemble.selection`` scores a
+with that of its small view, ``(1 - w) * telegram + w * small``, and scored as ``ensemble.lab.selection`` scores a
 recipe, over its fold seeds, with the gain against ``w = 0`` when the unseen source groups are drawn again.
 Pictures without a small view keep their telegram logit. Reads the remembered folds in ``<cache>/oof``
 (fitting the missing ones, as ``selection`` does); the test split is never read.
@@ -20,7 +20,7 @@ import numpy as np
 
 from ensemble.features import load_cache
 from ensemble.heads import TrainingSet, remembered_out_of_fold, training_set
-from ensemble.selection import SHIPPED_MEMBERS, print_spread, scored, source_group_gain, spread, variants
+from ensemble.lab.selection import SHIPPED_MEMBERS, print_spread, scored, source_group_gain, spread, variants
 
 WEIGHTS = (0.0, 0.25, 0.5)
 

@@ -2,7 +2,7 @@
 
 Both weight folders predict every test picture of a data set (telegram view, as users' photos arrive; ONNX
 Runtime where the graphs passed their check, as served), each with its own calibration. The difference in
-logloss is then drawn again over the split's source groups (``ensemble.selection.group_bootstrap_gain``: each
+logloss is then drawn again over the split's source groups (``ensemble.lab.selection.group_bootstrap_gain``: each
 drawn group brings all its pictures, both ensembles on the same pictures), so the interval says how far the
 figure would move on another set of sources like these. This reads the test split to report, never to choose.
 
@@ -19,7 +19,7 @@ import numpy as np
 from ensemble import metrics
 from ensemble.data import load_dataset
 from ensemble.evaluate import collect_logits, group_name
-from ensemble.selection import group_bootstrap_gain
+from ensemble.lab.selection import group_bootstrap_gain
 
 
 def calibrated_test_predictions(weights: str, samples) -> tuple[np.ndarray, list[int]]:

@@ -1,4 +1,4 @@
-"""Command line: python -m ensemble {predict,evaluate,train} ..."""
+"""Command line: python -m ensemble {predict,evaluate,calibrate,export-onnx,train} ..."""
 
 from ensemble.cli import main
 

@@ -38,7 +38,7 @@ from ensemble.heads import (
 from ensemble.onnx_files import sha256
 
 FOLD_SEED = 0
-# The shipped members: chosen by out-of-fold results on unseen sources (README, "How the members were chosen").
+# The shipped members: chosen by out-of-fold results on unseen sources (docs/experiments.md, "How the members were chosen").
 # All read their eight taps' spatial means and standard deviations, except the last layers, which say most about
 # what the picture shows (and that differs between sources): the whole-picture member leaves out the top layer,
 # the two members at the picture's own pixel scale the last two.
@@ -107,7 +107,7 @@ def build(
                 "train_rows": int(fitted_rows.sum()),
                 "train_pictures": int(len(np.unique(data.picture[fitted_rows]))),
                 "train_seconds": round(seconds, 1),
-                # True: an earlier run (train or ensemble.selection) fitted the folds; the seconds are the full fit's
+                # True: an earlier run (train or the lab's selection) fitted the folds; the seconds are the full fit's
                 "out_of_fold_remembered": remembered,
             }
         )
@@ -160,4 +160,32 @@ def build(
     rows_by_member = {spec["name"]: spec["oof_metrics"]["overall"] for spec in specs}
     rows_by_member["ensemble"] = manifest["oof_metrics"]["overall"]
     metrics.print_table(rows_by_member, title="out-of-fold, members against the ensemble", first_column="member")
+    return manifest
+
+
+def recalibrate(weights_dir: str) -> dict:
+    """Refit calibration and the UNSURE band from ``oof_predictions.npz`` without retraining."""
+    folder = Path(weights_dir)
+    oof = dict(np.load(folder / "oof_predictions.npz"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    fitted = calibration.fit_from_out_of_fold(oof)
+    manifest["calibration"] = (
+        manifest["calibration"]
+        | fitted["calibration"]
+        | {"fitted_on": manifest["calibration"].get("fitted_on", fitted["calibration"]["fitted_on"])}
+    )
+    manifest["unsure"] = fitted["unsure"]
+    band = calibration.band_of(fitted["unsure"])
+    manifest["oof_metrics"] = metrics.table(fitted["probabilities"], oof["label"], oof["source"], band)
+    if "group" in oof:
+        manifest["oof_groups"] = metrics.table(fitted["probabilities"], oof["label"], oof["group"], band)
+    scale, shift = fitted["calibration"]["scale"], fitted["calibration"]["shift"]
+    for member in manifest["members"]:
+        member.pop("test_metrics", None)  # measured under the old calibration; run evaluate again
+        if f"member/{member['name']}" in oof:
+            member_p = calibration.sigmoid(scale * oof[f"member/{member['name']}"] + shift)
+            member["oof_metrics"] = metrics.table(member_p, oof["label"], oof["source"], band)
+    manifest.pop("test_metrics", None)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    metrics.print_table(manifest["oof_metrics"], title="out-of-fold (calibrated)")
     return manifest

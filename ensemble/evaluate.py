@@ -11,9 +11,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ensemble import metrics
-from ensemble.augment import telegram_view
 from ensemble.data import load_dataset
 from ensemble.preprocess import ImageRejected, open_image
+from ensemble.views import telegram_view
 
 CHUNK = 32
 

@@ -9,7 +9,7 @@ fitting, folds, seeds and recipe comparisons never run a network again.
 
 Views (all through ``ensemble.preprocess.model_inputs``, the serving preprocess):
   * ``plain``: the picture as stored (test splits only);
-  * ``telegram``: what a Telegram photo of it looks like (``ensemble.augment.telegram_view``);
+  * ``telegram``: what a Telegram photo of it looks like (``ensemble.views.telegram_view``);
   * ``small``: train split, pictures whose long side exceeds ``SMALL_MAX``: scaled down to a random long
     side between ``SMALL_MIN`` and ``SMALL_MAX`` and JPEG-compressed at a random quality, so that FAKE
     pictures (median long side 768 px at their source) are also seen at the sizes most REAL training
@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ensemble.augment import jpeg_roundtrip, telegram_view
 from ensemble.data import Sample, load_dataset, manifest_hash
 from ensemble.predict_batch import logits_over_views
 from ensemble.preprocess import ImageRejected, open_image
+from ensemble.views import jpeg_roundtrip, telegram_view
 
 SMALL_MIN, SMALL_MAX = 224, 640
 CIFAKE_TRAIN_LIMIT = 3000  # CIFAKE is 8,500 tiny train pictures; this many carry what it teaches
@@ -55,7 +55,7 @@ class BackboneView:
     policy: str
     taps: tuple[str, ...] = ("top_activation",)
     pooling: str = "mean"  # "mean_std": each tap's spatial standard deviation too, after all the means;
-    # "spatial": the one tap's whole activation, flattened (what ``ensemble.upper_stages`` trains on)
+    # "spatial": the one tap's whole activation, flattened (what ``ensemble.lab.upper_stages`` trains on)
     input_filter: str = "none"  # "highpass", "npr", "bandpass": the backbone reads a residual (backbone.filtered)
     gram_taps: tuple[str, ...] = ()  # layers whose channel correlations follow (classifier.channel_correlations)
 
@@ -91,7 +91,7 @@ BACKBONE_VIEWS = (
     ),
     BackboneView("lite0_224_crop_block14", "lite0", 224, "crop", ("block14_add",), "spatial"),
     # the input of stage 5 (blocks 11-14), for fine-tuning more of the whole-picture member
-    # (README, "How the members were chosen")
+    # (docs/experiments.md, "How the members were chosen")
     BackboneView("lite0_224_crop_block10", "lite0", 224, "crop", ("block10_add",), "spatial"),
 )
 

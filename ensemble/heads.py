@@ -42,7 +42,7 @@ SIZE_BINS = (0, 160, 320, 560, 900, 100_000)
 WORST_GROUP_ROUNDS = 2
 WORST_GROUP_CLIP = (0.25, 4.0)
 # The last two tapped layers: more what the picture shows than how its pixels were made. Members that read the
-# picture at its own pixel scale leave them out (README, "How the members were chosen").
+# picture at its own pixel scale leave them out (docs/experiments.md, "How the members were chosen").
 LATE_TAPS = ("block15_expand_activation", "top_activation")
 TOP_TAP = ("top_activation",)  # the last alone: what a picture scaled down to 224 px shows
 UNSEEN_SOURCES = ("games", "galleries", "photos", "human-art", "gan-faces", "modern")
@@ -270,7 +270,7 @@ def fit_head(
     a head fitted on the same features and nuisance (other weights) to set out from, for a faster refit.
     ``standardise=False``: the features are on the scale the penalty should see already. ``offset`` (per row): a
     logit the head's own is added to in the loss, so that the head fits what ``offset`` leaves unexplained
-    (``ensemble.complementary``)."""
+    (``ensemble.lab.complementary``)."""
     x = np.asarray(features, np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
     if not standardise:
@@ -409,7 +409,7 @@ def read_or_fit_out_of_fold(path: Path, data: TrainingSet, recipe: Recipe) -> np
 
 def remembered_out_of_fold(data: TrainingSet, recipe: Recipe, memo: Path | None) -> np.ndarray:
     """``out_of_fold``, kept in ``memo`` (a folder; None: not kept; see ``memo_file``), so that ``train`` and
-    ``ensemble.selection`` fit each recipe's folds once per fold seed, whichever runs first."""
+    ``ensemble.lab.selection`` fit each recipe's folds once per fold seed, whichever runs first."""
     if memo is None:
         return out_of_fold(data, recipe)
     return read_or_fit_out_of_fold(memo_file(data, recipe, memo), data, recipe)

@@ -1,9 +1,8 @@
-"""Batched logits over decoded pictures, shared by the Detector and training-time OOF prediction."""
+"""Batched outputs over decoded pictures, shared by the Detector and the feature cache."""
 
 from __future__ import annotations
 
 import numpy as np
-from tqdm import tqdm
 
 from ensemble.preprocess import model_inputs
 
@@ -33,15 +32,3 @@ def logits_over_views(run, pictures, input_size: int, policy: str, progress=None
         if progress is not None:
             progress.update(len(chunk))
     return np.concatenate(chunks) if chunks else np.zeros((0, 1))
-
-
-def member_logits(model, pictures, input_size: int, policy: str, desc: str = "predict") -> np.ndarray:
-    """One logit per picture from a single one-logit classifier."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def run(batch):
-        return model(batch, training=False)
-
-    with tqdm(total=len(pictures), desc=desc, unit="img", leave=False) as progress:
-        return logits_over_views(run, pictures, input_size, policy, progress).reshape(-1)

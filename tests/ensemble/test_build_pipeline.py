@@ -82,6 +82,29 @@ def test_the_keras_members_load_and_judge_with_their_own_views(built):
     assert abs(float(pooled @ head["kernel"] + head["bias"]) - logits[0, 1]) < 1e-3
 
 
+def test_predict_cli_reports_good_and_bad_files(built, tmp_path):
+    out, _features, _manifest = built
+    folder = tmp_path / "inbox"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "photo.jpg").write_bytes(encode(photo_like(), "JPEG"))
+    (folder / "scan.png").write_bytes(encode(photo_like(50, 70), "PNG"))
+    (folder / "broken.jpg").write_bytes(b"<html>not a picture</html>")
+    (folder / "readme.txt").write_text("ignored: not an image name")
+    result = subprocess.run(
+        [sys.executable, "-m", "ensemble", "predict", str(folder), "--weights", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "path,p_fake,verdict"
+    assert sorted(line.split(",")[0].rsplit("/", 1)[-1] for line in lines[1:]) == ["photo.jpg", "scan.png"]
+    assert "broken.jpg: not an image" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+
+
 def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logits(built, tiny_pool):
     out, features, first = built
     shards = {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")}
@@ -93,6 +116,7 @@ def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logi
     # the first build's folds are read back, and the manifest says so (its seconds are then the full fit's)
     assert again["members"][0]["out_of_fold_remembered"]
     assert np.array_equal(np.load(out / "oof_predictions.npz")["member/crop"], saved_crop)
+    before = json.loads((out / "manifest.json").read_text())
     result = subprocess.run(
         [sys.executable, "-m", "ensemble", "calibrate", "--weights", str(out)],
         cwd=ROOT,
@@ -102,3 +126,7 @@ def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logi
     )
     assert result.returncode == 0, result.stderr
     assert "out-of-fold" in result.stdout
+    after = json.loads((out / "manifest.json").read_text())  # the same fit from the same saved logits
+    assert after["calibration"]["scale"] == pytest.approx(before["calibration"]["scale"])
+    assert after["unsure"] == before["unsure"]
+    assert [m["weights_sha256"] for m in after["members"]] == [m["weights_sha256"] for m in before["members"]]

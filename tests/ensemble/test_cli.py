@@ -27,3 +27,8 @@ def test_evaluate_an_unlabelled_folder(tmp_path):
 def test_unknown_command_is_a_usage_error():
     result = run("bake")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_a_command_that_moved_says_where_it_went():
+    result = run("harvest", "feedback.csv", "out")
+    assert result.returncode == 2 and "python -m bot harvest" in result.stderr and "Traceback" not in result.stderr

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ensemble.complementary import nested_offsets, telegram_twin
 from ensemble.heads import Recipe, TrainingSet, fit_head
+from ensemble.lab.complementary import nested_offsets, telegram_twin
 from tests.ensemble.test_heads import synthetic_training_set
 
 

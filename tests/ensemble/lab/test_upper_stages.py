@@ -7,8 +7,8 @@ from PIL import Image
 
 from ensemble.classifier import build_classifier
 from ensemble.features import LITE0_TAPS
+from ensemble.lab.upper_stages import FineTuned, Tuning, column_order, probe_start, upper_model
 from ensemble.preprocess import model_inputs
-from ensemble.upper_stages import FineTuned, Tuning, column_order, probe_start, upper_model
 from tests.images import photo_like
 
 
@@ -79,7 +79,7 @@ def test_the_cached_block14_view_replayed_gives_the_cached_pooled_view_s_last_ta
 
 def test_a_stopped_run_resumes_from_the_folds_it_saved(tmp_path):
     from ensemble.heads import Recipe, TrainingSet
-    from ensemble.upper_stages import POOLED_VIEW, SPATIAL_VIEWS, out_of_fold
+    from ensemble.lab.upper_stages import POOLED_VIEW, SPATIAL_VIEWS, out_of_fold
 
     rng = np.random.default_rng(1)
     n, width = 24, sum(len(part) for part in column_order())

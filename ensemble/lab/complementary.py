@@ -1,6 +1,6 @@
 """Does a whole-picture member fitted against what the other two members miss help on sources never seen?
 
-    python -m ensemble.complementary data/features --seeds 0 1 [--weights 1 0.5]
+    python -m ensemble.lab.complementary data/features --seeds 0 1 [--weights 1 0.5]
 
 The shipped members are fitted each on its own, and their out-of-fold logits correlate (README, "How the
 members were chosen"): an equal average of them says little that its best member does not. Here the
@@ -97,7 +97,7 @@ def out_of_fold(
 
 
 def run(cache: str, seeds: list[int], probe: Probe) -> dict:
-    from ensemble.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
+    from ensemble.lab.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
 
     recipes = variants()
     shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
@@ -130,7 +130,7 @@ def run(cache: str, seeds: list[int], probe: Probe) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ensemble.complementary", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ensemble.lab.complementary", description=__doc__.splitlines()[0])
     parser.add_argument("cache", nargs="?", default="data/features")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--weights", type=float, nargs="+", default=list(Probe.weights))

@@ -1,6 +1,6 @@
 """Does letting the backbone's last stage learn help on sources never seen? An out-of-fold probe.
 
-    python -m ensemble.upper_stages data/features --seeds 0 1 [--epochs 2] [--lr 3e-5] [--from-block 15]
+    python -m ensemble.lab.upper_stages data/features --seeds 0 1 [--epochs 2] [--lr 3e-5] [--from-block 15]
 
 The shipped whole-picture member is a linear head on pooled taps of a frozen Lite0. Here the last stage
 (block 15 and the top convolution, 1.0 M weights) learns as well, on the cached output of block 14
@@ -16,7 +16,7 @@ cached output of block 10 ("lite0_224_crop_block10"), about six times the cost:
    random head's first gradients.
 
 Each fold's member never saw the held-out fold's sources; the out-of-fold logits are scored as
-``ensemble.selection`` scores recipes, alone and in place of the whole-picture member in the shipped trio,
+``ensemble.lab.selection`` scores recipes, alone and in place of the whole-picture member in the shipped trio,
 against the shipped trio. The test split is never read.
 """
 
@@ -262,7 +262,7 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS, keep: 
 
 
 def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
-    from ensemble.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
+    from ensemble.lab.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
 
     recipes = variants()
     shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
@@ -301,7 +301,7 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ensemble.upper_stages", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ensemble.lab.upper_stages", description=__doc__.splitlines()[0])
     parser.add_argument("cache", nargs="?", default="data/features")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, default=Tuning.epochs)

@@ -1,6 +1,6 @@
 """Compare head recipes and ensembles by out-of-fold results on sources never seen, over several fold seeds.
 
-    python -m ensemble.selection data/features [--seeds 0 1 2]
+    python -m ensemble.lab.selection data/features [--seeds 0 1 2]
 
 Every figure is out of fold: a picture's logit comes from a head fitted without its fold, and folds keep
 each pool source, each ``modern`` game and each FAKE ``art`` generator whole, so on those rows the head
@@ -482,9 +482,9 @@ def print_spread(table: dict[str, dict[str, dict[str, float]]], first_column: st
 
 
 class TrioComparison:
-    """The probes' scoring (``ensemble.upper_stages``, ``ensemble.complementary``): per fold seed, each candidate's
-    out-of-fold logits scored, and its unseen-logloss gain over the shipped trio's with the source-group interval;
-    then the spread table and the gains printed."""
+    """The probes' scoring (``ensemble.lab.upper_stages``, ``ensemble.lab.complementary``): per fold seed, each
+    candidate's out-of-fold logits scored, and its unseen-logloss gain over the shipped trio's with the source-group
+    interval; then the spread table and the gains printed."""
 
     def __init__(self):
         self.results: dict[str, list[dict]] = {}
@@ -531,7 +531,7 @@ def write_manifest(weights: str, cache: str, record: dict, command: str) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ensemble.selection", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ensemble.lab.selection", description=__doc__.splitlines()[0])
     parser.add_argument("cache", nargs="?", default="data/features")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--recipes", nargs="*", help="names from the table (default: all)")
@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         record = run(args.cache, args.seeds, args.recipes)
         if args.write_manifest:
-            command = "python -m ensemble.selection " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+            command = "python -m ensemble.lab.selection " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
             write_manifest(args.write_manifest, args.cache, record, command)
     except MissingViews as error:
         print(f"error: {error}", file=sys.stderr)
