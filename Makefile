@@ -1,4 +1,5 @@
 DATA ?= ../shared/datasets/real-vs-ai
+POOL ?= ../pool
 
 .PHONY: setup lint test bench evaluate train
 
@@ -18,4 +19,4 @@ evaluate:
 	python -m ensemble evaluate $(DATA) --split test --report reports/
 
 train:
-	python -m ensemble train $(DATA) --out weights/
+	python -m ensemble train $(DATA) $(POOL) --out weights/

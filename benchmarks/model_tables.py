@@ -1,8 +1,10 @@
-"""The README's accuracy tables, from ``evaluate --report`` outputs and ``weights/manifest.json``.
+"""The accuracy tables of docs/detector.md and docs/model-tables.md, and the README's small one, from
+``evaluate --report`` outputs and ``weights/manifest.json``.
 
-python -m ensemble evaluate ../shared/datasets/real-vs-ai --report reports/real-vs-ai
-python -m ensemble evaluate ../pool --report reports/pool
-python -m benchmarks.model_tables reports/real-vs-ai reports/pool
+python -m ensemble evaluate ../shared/datasets/real-vs-ai --report docs/report/real-vs-ai
+python -m ensemble evaluate ../pool --report docs/report/pool
+python -m benchmarks.model_tables docs/report/real-vs-ai docs/report/pool            # every table
+python -m benchmarks.model_tables docs/report/real-vs-ai docs/report/pool --readme   # the README's table
 """
 
 from __future__ import annotations
@@ -77,11 +79,27 @@ def oof_tables(manifest: dict) -> str:
     )
 
 
+def readme_table(report_dirs: list[Path], view: str = "telegram") -> str:
+    """One small table: each test split's sources (or categories) and overall, in one view."""
+    rows = {}
+    for folder in report_dirs:
+        report = json.loads((folder / "metrics.json").read_text())
+        name = Path(report["data_dir"]).resolve().name
+        for source, values in report["views"][view]["ensemble"].items():
+            rows[f"{name} `{report['split']}`: {source}"] = values
+    table = markdown(rows, f"split: source ({view} view)")
+    return table.replace(": overall |", ": **overall** |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.model_tables", description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="*", help="folders written by `python -m ensemble evaluate --report`")
     parser.add_argument("--weights", default="weights")
+    parser.add_argument("--readme", action="store_true", help="print only the README's small table (telegram view)")
     args = parser.parse_args(argv)
+    if args.readme:
+        print(readme_table([Path(folder) for folder in args.reports]))
+        return 0
     manifest = json.loads((Path(args.weights) / "manifest.json").read_text())
     print(band_line(manifest) + "\n")
     print(oof_tables(manifest))

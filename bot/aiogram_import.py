@@ -2,8 +2,8 @@
 
 aiogram declares its types ``defer_build=True``, but ``aiogram.types`` ends its import by calling
 ``model_rebuild`` on each of them with a namespace of all the types, so pydantic builds some 450 validators
-one by one, each with everything it nests. On the 2-core machine of the README that is about 1.4 s of the
-bot's start. Here that call is skipped: its namespace (the types' names, which their modules import only
+one by one, each with everything it nests. On the 2-core machine of docs/speed.md that was about 1.4 s of
+the bot's start. Here that call is skipped: its namespace (the types' names, which their modules import only
 for type checkers) goes into the globals of the modules that define aiogram's models instead, so pydantic
 can resolve every annotation whenever a validator is first needed, whoever needs it (a generic
 ``Response[list[Update]]``, aiogram-dialog's ``DialogUpdate``, which inherits ``Update``'s fields and

@@ -1,4 +1,4 @@
-"""Users' corrections of verdicts: one answer per user per picture, the raw material of ``ensemble harvest``.
+"""Users' corrections of verdicts: one answer per user per picture, the raw material of ``bot harvest``.
 
 What is kept: the user's and the chat's ids, the picture's Telegram ``file_id`` and ``file_unique_id``, the model's
 p_fake and verdict at the time, the answer (``FAKE``: made by AI, ``REAL``: made by a person) and when it was given.

@@ -1,7 +1,7 @@
 """``python -m bot feedback-export OUT.csv``: every "Wrong?" answer, with the model's p_fake at the time.
 
 Reads where the bot keeps its state: ``REDIS_URL`` when set, else ``DATA_DIR/feedback.sqlite3`` (no token needed).
-The columns are ``bot.feedback.EXPORT_COLUMNS``; ``python -m ensemble harvest`` reads the file.
+The columns are ``bot.feedback.EXPORT_COLUMNS``; ``python -m bot harvest`` reads the file.
 """
 
 from __future__ import annotations

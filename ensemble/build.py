@@ -38,7 +38,8 @@ from ensemble.heads import (
 from ensemble.onnx_files import sha256
 
 FOLD_SEED = 0
-# The shipped members: chosen by out-of-fold results on unseen sources (docs/experiments.md, "How the members were chosen").
+# The shipped members: chosen by out-of-fold results on unseen sources (docs/experiments.md, "How the members were
+# chosen").
 # All read their eight taps' spatial means and standard deviations, except the last layers, which say most about
 # what the picture shows (and that differs between sources): the whole-picture member leaves out the top layer,
 # the two members at the picture's own pixel scale the last two.

@@ -4,10 +4,10 @@ Reading an image: refuse empty, oversized, non-image and decompression-bomb
 inputs before decoding pixels; take the first frame; apply EXIF orientation;
 convert any mode to RGB (transparency composited on white, 16-bit scaled).
 
-Turning it into model input (the resize policy, chosen by measurement, see
-README): scale the short side to the model's input size and cut the centre
-square ("crop").  "squash" and "multicrop" exist so that `evaluate` can
-compare them.
+Turning it into model input, by each member's resize policy (docs/detector.md, "One preprocess"):
+"crop" scales the short side to the model's input size and cuts the centre square (the whole-picture
+member); "native" cuts squares at the picture's own pixel scale (the other two members). "squash" and
+"multicrop" remain for ``evaluate --policy``, which runs every member with one policy for a comparison.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
 - ``upper_stages``: the whole-picture member's last stages fine-tuned on cached block outputs;
 - ``complementary``: the whole-picture member fitted against what the other two members miss.
 
-Each reads the feature cache ``python -m ensemble train`` makes, never the test split. What they found is in
+Each reads the feature cache in ``data/features`` (``python -m ensemble train`` caches the shipped members' views;
+``python -m ensemble.features --views ...`` the others), never the test split. What they found is in
 docs/experiments.md.
 """

@@ -2,8 +2,8 @@
 
     python -m ensemble.lab.complementary data/features --seeds 0 1 [--weights 1 0.5]
 
-The shipped members are fitted each on its own, and their out-of-fold logits correlate (README, "How the
-members were chosen"): an equal average of them says little that its best member does not. Here the
+The shipped members are fitted each on its own, and their out-of-fold logits correlate (docs/experiments.md,
+"How the members were chosen"): an equal average of them says little that its best member does not. Here the
 whole-picture member's head is fitted on the loss of its logit plus ``weight`` times the other two members'
 logits (``heads.fit_rows`` with an offset), so it spends its weights on the pictures the others get wrong.
 

@@ -419,8 +419,8 @@ def improvements(
 
     A pooled figure can improve by telling unseen sources apart (FAKE-only galleries from REAL-only
     photos) while REAL and FAKE pictures of one source are told apart worse and big REAL photos look more
-    FAKE; twice that won the pooled out-of-fold figure and lost on the test sources (README, "How the
-    members were chosen"). So a recipe must gain beyond the seeds' noise (its highest unseen logloss
+    FAKE; twice that won the pooled out-of-fold figure and lost on the test sources (docs/experiments.md,
+    "How the members were chosen"). So a recipe must gain beyond the seeds' noise (its highest unseen logloss
     below the reference's lowest: the ranges apart) **and** keep its within-group AUC median at or above
     the reference's lowest and its big REAL median at or below the reference's highest. Once a candidate
     that passed gained nothing on the test sources and lost on the familiar ones (real-vs-ai's art, CIFAKE,

@@ -1,5 +1,5 @@
 """Soak, overload and SIGKILL through the real bot process (scenarios in benchmarks/reliability.py, which
-prints the same figures for README)."""
+prints the same figures for docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -525,8 +525,8 @@ def test_deletion_on_fake_test_pictures_with_the_shipped_ensemble():
     chosen = [fakes[i] for i in np.random.default_rng(0).choice(len(fakes), 40, replace=False)]
     explainer = Explainer(Detector.from_dir(WEIGHTS))
     # Masked pixels become the picture's own pixels blurred: a flat patch of one colour would add an area without
-    # texture, which members that read texture statistics take as evidence of its own (README, "How the members
-    # were chosen": mean fill 0.45 and blur 0.59 with the weights before 2026-12-02; -0.81 and 0.39 with the
+    # texture, which members that read texture statistics take as evidence of its own (docs/experiments.md, "How the
+    # members were chosen": mean fill 0.45 and blur 0.59 with the weights before 2026-12-02; -0.81 and 0.39 with the
     # members that leave their last layers out; -0.86 and 0.50 with the whole-picture head at L2 1e-2)
     scores = [deletion_score(explainer, open_image(sample.path), trials=4, fill="blur").score for sample in chosen]
     assert np.mean(scores) > 0.1, scores
