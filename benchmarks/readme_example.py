@@ -55,8 +55,8 @@ def make_example(weights: str = "weights") -> Example:
     for locale in ("en", "ru"):
         with i18n.context(), i18n.use_locale(locale):
             messages[locale] = texts.verdict_text(judgement.verdict, judgement.p_fake, entries, "photo")
-            if locale == "en":
-                caption = texts.overlay_caption(judgement.verdict, judgement.p_fake)
+    with i18n.context(), i18n.use_locale("en"):
+        caption = texts.overlay_caption(judgement.verdict, judgement.p_fake)
     return Example(explanation.overlay, messages, caption)
 
 

@@ -7,8 +7,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import sys
+
+# The bot's other commands: the word after ``python -m bot`` -> the module whose ``main(argv)`` runs it.
+COMMANDS = {"feedback-export": "bot.feedback_export", "harvest": "bot.harvest"}
 
 USAGE = """usage: python -m bot                                   start the bot (settings from the environment)
        python -m bot feedback-export OUT.csv             users' "Wrong?" answers, as CSV (no token needed)
@@ -23,20 +27,14 @@ def main() -> int:
     if command in (["-h"], ["--help"]):
         print(USAGE)
         return 0
-    if command and command[0] not in ("feedback-export", "harvest"):
+    if command and command[0] not in COMMANDS:
         print(f"{USAGE}\n\nerror: unknown command {command[0]!r}", file=sys.stderr)
         return 2
     from bot.aiogram_import import import_aiogram
 
     import_aiogram()  # before anything imports aiogram: its validators are built on first use (start-up time)
-    if sys.argv[1:2] == ["feedback-export"]:
-        from bot.feedback_export import main as export
-
-        return export(sys.argv[2:])
-    if sys.argv[1:2] == ["harvest"]:
-        from bot.harvest import main as harvest
-
-        return harvest(sys.argv[2:])
+    if command:
+        return importlib.import_module(COMMANDS[command[0]]).main(sys.argv[2:])
     from bot.config import Config, ConfigError
 
     try:

@@ -85,16 +85,19 @@ def test_source_shares_and_rows_outside_the_mask():
     assert 0.6 < games < 0.9  # shares, then class balance, decide; not the sources' sizes
 
 
+# Feature-cache index rows: one pool group held out as test; real-vs-ai's fixed split shares its sources.
+CACHE_ROWS = [
+    {"split": "train", "group": "pool:a", "source": "games"},
+    {"split": "test", "group": "pool:b", "source": "games"},
+    {"split": "test", "group": "", "source": "cifake"},
+    {"split": "train", "group": "", "source": "cifake"},
+]
+
+
 def test_held_out_groups_are_the_test_groups_no_training_row_comes_from():
     from ensemble.heads import held_out_groups
 
-    rows = [
-        {"split": "train", "group": "pool:a", "source": "games"},
-        {"split": "test", "group": "pool:b", "source": "games"},
-        {"split": "test", "group": "", "source": "cifake"},  # real-vs-ai's fixed split shares its sources
-        {"split": "train", "group": "", "source": "cifake"},
-    ]
-    assert held_out_groups(rows) == ["pool:b"]
+    assert held_out_groups(CACHE_ROWS) == ["pool:b"]
 
 
 def test_remembered_out_of_fold_logits_are_reused_only_for_the_same_rows_and_recipe(tmp_path, monkeypatch):

@@ -5,20 +5,16 @@ import json
 import numpy as np
 import pytest
 
+from tests.ensemble.test_heads import CACHE_ROWS
+
 
 def test_the_selection_record_is_written_only_over_the_data_the_weights_were_made_from(tmp_path):
     from ensemble.lab.selection import MissingViews, write_manifest
 
-    rows = [
-        {"split": "train", "group": "pool:a", "source": "games"},
-        {"split": "test", "group": "pool:b", "source": "games"},
-        {"split": "test", "group": "", "source": "cifake"},
-        {"split": "train", "group": "", "source": "cifake"},
-    ]
     cache, weights = tmp_path / "cache", tmp_path / "weights"
     cache.mkdir()
     weights.mkdir()
-    (cache / "index.json").write_text(json.dumps({"data_manifest_sha256": {"pool": "abc"}, "rows": rows}))
+    (cache / "index.json").write_text(json.dumps({"data_manifest_sha256": {"pool": "abc"}, "rows": CACHE_ROWS}))
     (weights / "manifest.json").write_text(json.dumps({"data": {"data_sets": {"pool": "abc"}}}))
     table = {"seeds": [0, 1], "recipes": {"r": {"unseen_auc": {"median": 0.7, "min": 0.6, "max": 0.8}}}}
     write_manifest(str(weights), str(cache), table, "python -m ensemble.lab.selection ...")
