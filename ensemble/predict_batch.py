@@ -9,7 +9,14 @@ from ensemble.preprocess import model_inputs
 BATCH_SIZE = 32
 
 
-def logits_over_views(run, pictures, input_size: int, policy: str, progress=None) -> np.ndarray:
+def sampled_views(views: np.ndarray, most: int, seed: int) -> np.ndarray:
+    """At most ``most`` of a picture's views (0: all), a random choice fixed by ``seed``, in their order."""
+    if not most or len(views) <= most:
+        return views
+    return views[np.sort(np.random.default_rng(seed).choice(len(views), most, replace=False))]
+
+
+def logits_over_views(run, pictures, input_size: int, policy: str, progress=None, samples=None) -> np.ndarray:
     """Outputs of ``run`` per picture, shape (pictures, outputs); views of a picture (multicrop) are averaged.
 
     Pictures go through in chunks of ``BATCH_SIZE``: one call over many pictures
@@ -21,11 +28,14 @@ def logits_over_views(run, pictures, input_size: int, policy: str, progress=None
         input_size: the model's square input side.
         policy: resize policy, see ``ensemble.preprocess.model_inputs``.
         progress: an optional tqdm bar, advanced per chunk.
+        samples: per picture, (most, seed) for ``sampled_views``, or None: every view (what serving reads).
     """
     chunks = []
     for start in range(0, len(pictures), BATCH_SIZE):
         chunk = pictures[start : start + BATCH_SIZE]
         views = [model_inputs(picture, input_size, policy) for picture in chunk]
+        if samples is not None:
+            views = [sampled_views(v, *samples[start + i]) for i, v in enumerate(views)]
         outputs = np.asarray(run(np.concatenate(views)))
         offsets = np.cumsum([0] + [len(v) for v in views])
         chunks.append(np.stack([outputs[a:b].mean(axis=0) for a, b in zip(offsets[:-1], offsets[1:])]))

@@ -6,8 +6,10 @@ convert any mode to RGB (transparency composited on white, 16-bit scaled).
 
 Turning it into model input, by each member's resize policy (docs/detector.md, "One preprocess"):
 "crop" scales the short side to the model's input size and cuts the centre square (the whole-picture
-member); "native" cuts squares at the picture's own pixel scale (the other two members). "squash" and
-"multicrop" remain for ``evaluate --policy``, which runs every member with one policy for a comparison.
+member); "grid" cuts a grid of squares spread evenly over the whole picture at its own pixel scale (the
+other two members). "native" (three squares on the diagonal, what the members before the grid read),
+"squash" and "multicrop" remain for ``evaluate --policy``, which runs every member with one policy for a
+comparison.
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ PIXEL_STD = 128.0
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 64_000_000
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
-RESIZE_POLICIES = ("crop", "squash", "multicrop", "native")
+RESIZE_POLICIES = ("crop", "squash", "multicrop", "native", "grid")
 # "native": squares cut at the picture's own pixel scale (no downscaling, where generator traces live).
 NATIVE_CROPS = 3
+# "grid": at most this many squares along each side, as many as the side holds whole squares (rounded, at
+# least one), spread evenly from edge to edge: a 1280x960 photo gets 4x4 = 16 squares of 224 px, a 640x480
+# one 3x2, a 256 px one a single square.
+GRID_SIDE = 4
 # Resizing the whole picture, then cutting squares out of it, is what the members were trained on. A strip
 # (20000x1 px, a 144-byte PNG) would become a 5-gigapixel intermediate that way, so past this many pixels each
 # square is resized from its own part of the original instead: the same picture up to rounding (a few levels).
@@ -214,8 +220,19 @@ def normalise(pixels: np.ndarray) -> np.ndarray:
     return (np.asarray(pixels, dtype=np.float32) - PIXEL_MEAN) / PIXEL_STD
 
 
+def grid_starts(length: int, size: int, most: int = GRID_SIDE) -> list[int]:
+    """Where the squares of one side of the grid start: as many as ``length`` holds whole (rounded, at least one,
+    at most ``most``), the first at 0 and the last at ``length - size``, evenly between."""
+    count = min(most, max(1, round(length / size)))
+    if count == 1:
+        return [(length - size) // 2]
+    return [round(i * (length - size) / (count - 1)) for i in range(count)]
+
+
 def crop_boxes(width: int, height: int, size: int, policy: str) -> list[tuple[int, int, int, int]]:
     """The squares (left, top, right, bottom) cut from a short-side-resized picture."""
+    if policy == "grid":  # row by row, top left first
+        return [(x, y, x + size, y + size) for y in grid_starts(height, size) for x in grid_starts(width, size)]
     if policy == "crop":
         left, top = (width - size) // 2, (height - size) // 2
         return [(left, top, left + size, top + size)]
@@ -245,9 +262,12 @@ def model_inputs(image: Image.Image, size: int, policy: str = DEFAULT_POLICY) ->
         size: the square input side of the model.
         policy: ``crop`` (one centre square), ``multicrop`` (up to three
             squares along the long side, to be averaged), ``squash`` (the
-            whole picture resized to a square, aspect lost) or ``native`` (up
+            whole picture resized to a square, aspect lost), ``native`` (up
             to three squares at the picture's own pixel scale, to be averaged;
-            a picture smaller than ``size`` is scaled up as by ``crop``).
+            a picture smaller than ``size`` is scaled up as by ``crop``) or
+            ``grid`` (up to ``GRID_SIDE`` x ``GRID_SIDE`` squares spread over
+            the whole picture at its own pixel scale, to be averaged; a picture
+            whose short side is under ``size`` is first scaled up to it).
 
     Returns:
         float32 array (views, size, size, 3), normalised.
@@ -255,7 +275,7 @@ def model_inputs(image: Image.Image, size: int, policy: str = DEFAULT_POLICY) ->
     if policy == "squash":
         return normalise(np.asarray(image.resize((size, size), Image.BICUBIC, reducing_gap=3.0)))[None]
     width, height = image.size
-    if policy == "native" and min(width, height) >= size:
+    if policy in ("native", "grid") and min(width, height) >= size:
         return np.stack([normalise(np.asarray(image.crop(box))) for box in crop_boxes(width, height, size, policy)])
     if policy == "native":  # smaller than the input: scaled up like "crop"
         policy = "crop"
@@ -280,7 +300,7 @@ def crop_geometry(width: int, height: int, size: int, policy: str = DEFAULT_POLI
     """
     if policy == "squash":
         return [(0.0, 0.0, 1.0, 1.0)]
-    if policy == "native" and min(width, height) >= size:
+    if policy in ("native", "grid") and min(width, height) >= size:
         resized_w, resized_h = width, height
     else:
         policy = "crop" if policy == "native" else policy

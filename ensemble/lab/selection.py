@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ensemble import calibration, metrics
+from ensemble.build import MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import (
     LATE_TAPS,
@@ -85,10 +86,11 @@ WHOLE_CHANGES = {
 }
 
 
-# The members shipped now (``ensemble.build.MEMBERS``), and one change applied to each of them: heads whose logit
-# follows the picture's size in neither class (``heads.nuisances``, "size-per-class"; seed 0: less size bias, no gain),
+# The members shipped from 2026-12-02 until Detection v3 (2026-12-07), and one change applied to each of them: heads
+# whose logit follows the picture's size in neither class (``heads.nuisances``, "size-per-class"; seed 0: less size
+# bias, no gain),
 # and heads refitted with the groups they fit worst weighted up (``Recipe.worst_group_step``; seed 0: worse unseen).
-SHIPPED_MEMBERS = (
+V2_MEMBERS = (
     "lite0_crop_taps_std no-top l2=1e-2",
     "lite0_native_taps_std no-late",
     "lite0_highpass_std telegram-only no-late",
@@ -103,6 +105,15 @@ SHIPPED_CHANGES = {
     "telegram-only": {"views": ("telegram",)},
     # the same, with heads whose logit follows size in neither class, against the size bias telegram-only brings
     "telegram-only size-per-class-invariant": {"views": ("telegram",), "invariant": ("size-per-class",)},
+}
+
+
+# The members shipped now (``ensemble.build.MEMBERS``, Detection v3): graphs cut after the last layer read, the two
+# at the picture's own pixel scale over a grid of squares covering the whole picture, camera photos in the shares.
+V3_MEMBERS = {
+    "lite0_whole v3": MEMBERS["lite0_whole"],
+    "lite0_grid v3": MEMBERS["lite0_native"],
+    "lite0_grid_highpass v3": MEMBERS["lite0_highpass"],
 }
 
 
@@ -185,15 +196,16 @@ COMBOS = (
         (f"lite0_crop_taps_std {suffix}", "lite0_native_taps_std no-late", "lite0_highpass_std telegram-only no-late")
         for suffix in WHOLE_CHANGES
     ),
-    *(tuple(f"{name} {suffix}" for name in SHIPPED_MEMBERS) for suffix in SHIPPED_CHANGES),
+    *(tuple(f"{name} {suffix}" for name in V2_MEMBERS) for suffix in SHIPPED_CHANGES),
     # one of the two members with a small view fitted on the telegram view alone
-    ("lite0_crop_taps_std no-top l2=1e-2 telegram-only", *SHIPPED_MEMBERS[1:]),
-    (SHIPPED_MEMBERS[0], "lite0_native_taps_std no-late telegram-only", SHIPPED_MEMBERS[2]),
+    ("lite0_crop_taps_std no-top l2=1e-2 telegram-only", *V2_MEMBERS[1:]),
+    (V2_MEMBERS[0], "lite0_native_taps_std no-late telegram-only", V2_MEMBERS[2]),
     # the high-pass squares' channel correlations (``features.GRAM_TAPS``): in the high-pass head, or a fourth head
     # on the same backbone pass
-    (*SHIPPED_MEMBERS[:2], GRAM_HIGHPASS),
-    (*SHIPPED_MEMBERS, GRAM_ONLY),
-    (*SHIPPED_MEMBERS[:2], GRAM_HIGHPASS, GRAM_ONLY),
+    (*V2_MEMBERS[:2], GRAM_HIGHPASS),
+    (*V2_MEMBERS, GRAM_ONLY),
+    (*V2_MEMBERS[:2], GRAM_HIGHPASS, GRAM_ONLY),
+    tuple(V3_MEMBERS),
 )
 
 
@@ -242,7 +254,8 @@ def variants() -> dict[str, Recipe]:
         )
         | one_change({"lite0_crop_taps_std": BASE["lite0_crop_taps_std"]}, WHOLE_CHANGES)
     )
-    return recipes | one_change({name: recipes[name] for name in SHIPPED_MEMBERS}, SHIPPED_CHANGES)
+    recipes |= V3_MEMBERS
+    return recipes | one_change({name: recipes[name] for name in V2_MEMBERS}, SHIPPED_CHANGES)
 
 
 def one_change(recipes: dict[str, Recipe], changes: dict[str, dict]) -> dict[str, Recipe]:
@@ -407,7 +420,7 @@ COLUMNS = {
 
 
 # The ensemble shipped now, the reference every candidate is held against (``improvements``).
-SHIPPED = " + ".join(SHIPPED_MEMBERS)
+SHIPPED = " + ".join(V3_MEMBERS)
 
 
 def improvements(

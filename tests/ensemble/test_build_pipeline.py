@@ -41,7 +41,7 @@ def tiny_pool(tmp_path_factory):
 def built(tiny_pool, tmp_path_factory):
     out = tmp_path_factory.mktemp("weights")
     features = tmp_path_factory.mktemp("features")
-    members = {"crop": Recipe("lite0_224_crop"), "native": Recipe("lite0_224_native")}
+    members = {"crop": Recipe("lite0_224_crop"), "native": Recipe("lite0_224_grid_to11_std")}
     manifest = build([str(tiny_pool)], str(out), str(features), members=members, command="test")
     return out, features, manifest
 
@@ -54,10 +54,11 @@ def test_the_manifest_records_how_each_member_was_made(built):
     assert len(data_set_hash) == 64
     assert manifest["data"]["pictures"] == 30  # the train split only: the held-out quiz never reaches training
     assert [m["name"] for m in manifest["members"]] == ["crop", "native"]
-    for member in manifest["members"]:
+    # the top layer's means; the grid member's graph ends at block11's expansion: 6 taps' means and deviations
+    for member, width in zip(manifest["members"], (1280, 2 * (32 + 96 + 144 + 240 + 480 + 672))):
         assert {"backbone", "input_size", "policy", "seed", "epochs", "recipe", "train_seconds"} <= set(member)
         head = np.load(out / member["head_file"])
-        assert head["kernel"].shape == (1280,)
+        assert head["kernel"].shape == (width,)
         assert member["oof_metrics"]["overall"]["n"] == 30
     assert manifest["calibration"]["method"] == "platt"
     assert 0.0 <= manifest["unsure"]["half_width"] <= 0.45
@@ -69,16 +70,16 @@ def test_the_manifest_records_how_each_member_was_made(built):
 def test_the_keras_members_load_and_judge_with_their_own_views(built):
     out, _features, manifest = built
     detector = Detector.from_dir(out)
-    assert detector.groups == {(224, "crop"): [0], (224, "native"): [1]}
+    assert detector.groups == {(224, "crop"): [0], (224, "grid"): [1]}
     logits = detector.member_logits([photo_like(640, 480, 1), photo_like(100, 80, 2)])
     assert logits.shape == (2, 2) and np.isfinite(logits).all()
     # the head is the one in the file: a member's logit is its head on the backbone's pooled features
     from ensemble.features import BACKBONE_VIEWS, feature_runner
     from ensemble.preprocess import model_inputs
 
-    spec = next(s for s in BACKBONE_VIEWS if s.name == "lite0_224_native")
+    spec = next(s for s in BACKBONE_VIEWS if s.name == "lite0_224_grid_to11_std")
     head = np.load(out / manifest["members"][1]["head_file"])
-    pooled = feature_runner(spec)(model_inputs(photo_like(640, 480, 1), 224, "native")).mean(axis=0)
+    pooled = feature_runner(spec)(model_inputs(photo_like(640, 480, 1), 224, "grid")).mean(axis=0)
     assert abs(float(pooled @ head["kernel"] + head["bias"]) - logits[0, 1]) < 1e-3
 
 
@@ -109,7 +110,7 @@ def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logi
     out, features, first = built
     shards = {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")}
     saved_crop = np.load(out / "oof_predictions.npz")["member/crop"]
-    assert {path.parent.name for path in shards} == {"lite0_224_crop", "lite0_224_native"}
+    assert {path.parent.name for path in shards} == {"lite0_224_crop", "lite0_224_grid_to11_std"}
     assert not any(member["out_of_fold_remembered"] for member in first["members"])
     again = build([str(tiny_pool)], str(out), str(features), members={"crop": Recipe("lite0_224_crop")})
     assert {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")} == shards

@@ -76,3 +76,21 @@ def test_the_grad_cam_kernel_of_a_head_with_channel_correlations_is_still_the_to
 def test_an_unknown_pooling_is_refused():
     with pytest.raises(ValueError, match="pooling"):
         build_classifier("lite0", 64, imagenet=False, taps=TAPS, pooling="max")
+
+
+def test_a_member_whose_head_ends_early_computes_nothing_after_its_last_tap():
+    from ensemble.classifier import cam_kernel, cam_layer
+    from ensemble.features import LITE0_TAPS
+
+    taps = LITE0_TAPS[:-2]  # up to block11_expand_activation, as the grid members read
+    member = build_classifier("lite0", 64, imagenet=False, name="cut", taps=taps, pooling="mean_std")
+    names = {layer.name for layer in member.layers}
+    assert "block11_expand_activation" in names
+    assert not {name for name in names if name.startswith(("block11_dw", "block12", "block15", "top"))}
+    full = build_classifier("lite0", 64, imagenet=False, name="full", taps=LITE0_TAPS, pooling="mean_std")
+    assert member.count_params() < full.count_params() / 3
+    width = member.get_layer("predictions").kernel.shape[0]
+    kernel = np.linspace(-1, 1, width, dtype=np.float32).reshape(-1, 1)
+    member.get_layer("predictions").set_weights([kernel, np.zeros(1, np.float32)])
+    assert cam_layer(member) == "block11_expand_activation"
+    assert cam_kernel(member).shape == (672,)

@@ -141,6 +141,33 @@ def test_native_crops_of_a_small_picture_scale_it_up_like_crop():
     assert crop_geometry(80, 60, 100, "native") == crop_geometry(80, 60, 100, "crop")
 
 
+def test_the_grid_covers_a_telegram_photo_with_4x4_squares_of_its_own_pixels():
+    picture = photo_like(1280, 960)
+    views = model_inputs(picture, 224, "grid")
+    assert views.shape == (16, 224, 224, 3)
+    boxes = crop_geometry(1280, 960, 224, "grid")
+    pixels = np.asarray(picture, dtype=np.float32)
+    for view, (x0, y0, x1, y1) in zip(views, boxes):
+        left, top = round(x0 * 1280), round(y0 * 960)
+        assert (left + 224, top + 224) == (round(x1 * 1280), round(y1 * 960))
+        np.testing.assert_array_equal(view, (pixels[top : top + 224, left : left + 224] - 127.0) / 128.0)
+    # edge to edge: the first square at the top left corner, the last at the bottom right, evenly between
+    assert boxes[0][:2] == (0.0, 0.0) and boxes[-1][2:] == (1.0, 1.0)
+    lefts = sorted({round(box[0] * 1280) for box in boxes})
+    assert lefts == [0, 352, 704, 1056]
+
+
+def test_the_grid_grows_with_the_picture_and_a_small_one_is_scaled_up_first():
+    assert len(crop_geometry(640, 480, 224, "grid")) == 3 * 2
+    assert len(crop_geometry(300, 250, 224, "grid")) == 1  # the centre square
+    assert len(crop_geometry(4000, 3000, 224, "grid")) == 16  # never more than 4x4
+    # a strip 100 px high: scaled up to 224 px high (as "crop" would), then squares along its length
+    strip = photo_like(1000, 100)
+    assert model_inputs(strip, 224, "grid").shape == (4, 224, 224, 3)
+    boxes = crop_geometry(1000, 100, 224, "grid")
+    assert boxes[0][0] == 0.0 and boxes[-1][2] == 1.0 and all(box[1] == 0.0 and box[3] == 1.0 for box in boxes)
+
+
 def test_squash_sees_the_whole_picture():
     assert model_inputs(photo_like(300, 100), 50, "squash").shape == (1, 50, 50, 3)
     with pytest.raises(ValueError, match="unknown resize policy"):
@@ -249,3 +276,15 @@ def test_squares_resized_on_their_own_match_the_whole_picture_resized(monkeypatc
     alone = model_inputs(picture, size, policy)
     levels = np.abs(whole - alone) * preprocess.PIXEL_STD
     assert levels.max() <= 6 and levels.mean() < 0.5
+
+
+def test_a_training_view_reads_a_fixed_random_sample_of_its_grid():
+    from ensemble.predict_batch import sampled_views
+
+    views = model_inputs(photo_like(1280, 960), 224, "grid")
+    chosen = sampled_views(views, 4, seed=7)
+    assert chosen.shape == (4, 224, 224, 3)
+    assert np.array_equal(chosen, sampled_views(views, 4, seed=7))  # the same squares every run
+    picked = [next(i for i, v in enumerate(views) if np.array_equal(v, c)) for c in chosen]
+    assert picked == sorted(set(picked))  # distinct, in grid order
+    assert sampled_views(views, 0, seed=7) is views and sampled_views(views[:3], 4, seed=7).shape[0] == 3
