@@ -48,7 +48,7 @@ WORST_GROUP_CLIP = (0.25, 4.0)
 # picture at its own pixel scale leave them out (docs/experiments.md, "How the members were chosen").
 LATE_TAPS = ("block15_expand_activation", "top_activation")
 TOP_TAP = ("top_activation",)  # the last alone: what a picture scaled down to 224 px shows
-UNSEEN_SOURCES = ("games", "galleries", "photos", "human-art", "gan-faces", "modern")
+UNSEEN_SOURCES = ("games", "galleries", "photos", "human-art", "gan-faces", "camera", "modern")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ MAX_P_FAKE_DIFFERENCE = 2e-3
 MAX_MAP_DIFFERENCE = 1e-3  # of the map's largest value
 OPSET = 17
 # what the graphs compute; a change needs a new --check
-GRAPH = "logits+gradcam v4 (view groups, maps at each member's cam_layer)"
+GRAPH = "logits+gradcam v5 (view groups, maps at each member's cam_layer, graphs end at the last tap read)"
 
 
 def converter() -> str:

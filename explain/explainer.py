@@ -78,7 +78,7 @@ class Explainer:
             image_format: the overlay's encoding, ``png`` or ``jpeg`` (smaller and faster to encode).
 
         Raises:
-            ValueError: unknown method, a member without ``top_activation``, or a
+            ValueError: unknown method, a model ``build_classifier`` did not make, or a
                 member whose input size differs from its manifest entry.
         """
         if method not in METHODS:

@@ -83,15 +83,11 @@ class MemberCam:
             scorecam_max_n: Score-CAM channels kept (those of highest spatial variance).
 
         Raises:
-            ValueError: an unknown method, or a model without a ``top_activation`` layer.
+            ValueError: an unknown method, or a model ``build_classifier`` did not make (``_check_member``).
         """
         if method not in MEMBER_METHODS:
             raise ValueError(f"unknown explanation method {method!r}; choose from {', '.join(MEMBER_METHODS)}")
-        if TARGET_LAYER not in {layer.name for layer in model.layers}:
-            raise ValueError(
-                f"model {model.name!r} has no layer {TARGET_LAYER!r}; build members with "
-                "ensemble.classifier.build_classifier"
-            )
+        _check_member(model)
         from ensemble.classifier import cam_layer
 
         size = model.inputs[0].shape[1]
@@ -150,17 +146,25 @@ class MemberCam:
         return np.asarray(cam, dtype=np.float32)
 
 
+def _check_member(model) -> None:
+    """Refuse a model that ``ensemble.classifier.build_classifier`` did not make: it needs the one-logit dense
+    layer ``predictions`` and either ``top_activation`` or the tapped layers its head reads (a member whose head
+    reads nothing after ``block11_expand_activation`` has no top: its graph ends at its last tap)."""
+    names = {layer.name for layer in model.layers}
+    if "predictions" not in names or not (TARGET_LAYER in names or any(n.startswith("tap0_") for n in names)):
+        raise ValueError(
+            f"model {model.name!r} has no layer {TARGET_LAYER!r} and no tapped layers; "
+            "build members with ensemble.classifier.build_classifier"
+        )
+
+
 def _activation_and_logit(model):
     """``(two_outputs, kernel)``: the member giving its Grad-CAM layer's activations (``top_activation``, or the
     deepest layer its head weighs: ``ensemble.classifier.cam_layer``) and its logit, and that layer's channel
     weights (``ensemble.classifier.cam_kernel``)."""
     from ensemble.classifier import activation_and_logit, cam_kernel, cam_layer
 
-    if TARGET_LAYER not in {layer.name for layer in model.layers}:
-        raise ValueError(
-            f"model {model.name!r} has no layer {TARGET_LAYER!r}; "
-            "build members with ensemble.classifier.build_classifier"
-        )
+    _check_member(model)
     layer = cam_layer(model)
     return activation_and_logit(model, layer), cam_kernel(model, layer)
 
@@ -180,7 +184,7 @@ class EnsembleGradcam:
         """Compile the maps for ``models`` (one-logit members of one input size).
 
         Raises:
-            ValueError: no models, input sizes that differ, or a member without ``top_activation``.
+            ValueError: no models, input sizes that differ, or a model ``build_classifier`` did not make.
         """
         import tensorflow as tf
 

@@ -117,6 +117,14 @@ V3_MEMBERS = {
 }
 
 
+# One change applied to each v3 member: without the camera photos (their share 0), or without matching sizes across
+# the classes (the camera photos are the first big REAL pictures, so the reason for matching may have gone).
+V3_CHANGES = {
+    "no-camera": {"shares": SHARES | {"camera": 0.0}},
+    "no-size-match": {"match_sizes": False},
+}
+
+
 GRAM_HIGHPASS = "lite0_highpass_gram telegram-only no-late"
 GRAM_ONLY = "lite0_highpass_gram telegram-only gram-only"
 
@@ -206,6 +214,7 @@ COMBOS = (
     (*V2_MEMBERS, GRAM_ONLY),
     (*V2_MEMBERS[:2], GRAM_HIGHPASS, GRAM_ONLY),
     tuple(V3_MEMBERS),
+    *(tuple(f"{name} {suffix}" for name in V3_MEMBERS) for suffix in V3_CHANGES),
 )
 
 
@@ -254,7 +263,7 @@ def variants() -> dict[str, Recipe]:
         )
         | one_change({"lite0_crop_taps_std": BASE["lite0_crop_taps_std"]}, WHOLE_CHANGES)
     )
-    recipes |= V3_MEMBERS
+    recipes |= V3_MEMBERS | one_change(V3_MEMBERS, V3_CHANGES)
     return recipes | one_change({name: recipes[name] for name in V2_MEMBERS}, SHIPPED_CHANGES)
 
 

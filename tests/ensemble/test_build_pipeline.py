@@ -131,3 +131,22 @@ def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logi
     assert after["calibration"]["scale"] == pytest.approx(before["calibration"]["scale"])
     assert after["unsure"] == before["unsure"]
     assert [m["weights_sha256"] for m in after["members"]] == [m["weights_sha256"] for m in before["members"]]
+
+
+def test_the_heatmap_covers_every_square_the_verdict_read(built):
+    from ensemble.preprocess import crop_geometry
+    from explain.explainer import Explainer
+    from explain.gradcam import box_pixels
+
+    out, _features, _manifest = built
+    detector = Detector.from_dir(out)
+    picture = photo_like(1280, 960, 5)
+    heat, analysed = Explainer(detector).signed_map(picture, 1280, 960)
+    expected = np.zeros((960, 1280), bool)
+    boxes = crop_geometry(1280, 960, 224, "crop") + crop_geometry(1280, 960, 224, "grid")
+    assert len(boxes) == 1 + 16
+    for box in boxes:
+        x0, y0, x1, y1 = box_pixels(box, 1280, 960)
+        expected[y0:y1, x0:x1] = True
+    assert np.array_equal(analysed, expected)
+    assert np.abs(heat[expected]).max() > 0 and not heat[~expected].any()

@@ -1,0 +1,125 @@
+"""What each Detection v3 change bought: the v3 trio against the same trio with one change undone, out of fold
+(over fold seeds) and on the cached test pictures.
+
+    python -m ensemble.lab.v3_changes data/features [--seeds 0 1 2] [--json docs/report/v3-changes.json]
+
+Every variant is judged like the shipped ensemble: member heads fitted per fold (folds keep each source group
+whole), the mean logit Platt-scaled and the UNSURE band set on those out-of-fold logits (telegram view, sources
+weighted equally). Selection reads the out-of-fold rows only. The test rows (their telegram view, as
+``python -m ensemble train`` caches it) are scored afterwards with heads fitted on the whole train split and the
+seed-0 calibration, to report, never to choose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ensemble import calibration, metrics
+from ensemble.build import FOLD_SEED, MEMBERS
+from ensemble.features import load_cache
+from ensemble.heads import fit_full, remembered_out_of_fold, training_set
+from ensemble.lab.selection import V3_CHANGES
+
+VARIANTS = {"v3": {}} | V3_CHANGES
+
+
+def trio(change: dict) -> dict:
+    return {name: replace(recipe, **change) for name, recipe in MEMBERS.items()}
+
+
+def test_rows(rows: list[dict], arrays: dict, view_names: list[str]) -> dict:
+    """The cached telegram view of every test picture: features per backbone view, labels, sources, groups."""
+    picture = arrays["telegram/row"]
+    keep = np.array([rows[i]["split"] == "test" for i in picture], dtype=bool)
+    chosen = picture[keep]
+    return {
+        "features": {name: arrays[f"telegram/{name}"][keep] for name in view_names},
+        "label": np.array([rows[i]["label"] for i in chosen]),
+        "dataset": np.array([rows[i]["dataset"] for i in chosen]),
+        "source": np.array([rows[i]["source"] for i in chosen]),
+        "group": np.array([rows[i]["group"] or rows[i]["source"] for i in chosen]),
+    }
+
+
+def run(cache: str, seeds: list[int]) -> dict:
+    names = sorted({recipe.backbone_view for recipe in MEMBERS.values()})
+    rows, arrays = load_cache(cache, names)
+    test = test_rows(rows, arrays, names)
+    memo = Path(cache) / "oof"
+    record: dict = {"out_of_fold": {}, "test": {}}
+    for variant, change in VARIANTS.items():
+        recipes = trio(change)
+        for seed in seeds:
+            data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
+            judged = data.view == "telegram"
+            labels, sources = data.label[judged], data.source[judged]
+            members = {name: remembered_out_of_fold(data, r, memo)[judged] for name, r in recipes.items()}
+            mean = np.mean(list(members.values()), axis=0)
+            fitted = calibration.fit_from_out_of_fold({"logit": mean, "label": labels, "source": sources})
+            band = calibration.band_of(fitted["unsure"])
+            scale, shift = fitted["calibration"]["scale"], fitted["calibration"]["shift"]
+            entry = {"ensemble": metrics.table(fitted["probabilities"], labels, sources, band)}
+            for name, logits in members.items():
+                entry[name] = metrics.table(calibration.sigmoid(scale * logits + shift), labels, sources, band)
+            entry["band"] = list(band)
+            record["out_of_fold"].setdefault(variant, {})[seed] = entry
+            print(f"{variant}, fold seed {seed}: done", file=sys.stderr, flush=True)
+            if seed != seeds[0]:
+                continue
+            heads = {name: fit_full(data, r) for name, r in recipes.items()}
+            logits = {name: heads[name].logits(test["features"][r.backbone_view]) for name, r in recipes.items()}
+            p = calibration.sigmoid(scale * np.mean(list(logits.values()), axis=0) + shift)
+            scored = {}
+            for dataset in np.unique(test["dataset"]):
+                rows_of = test["dataset"] == dataset
+                scored[dataset] = {
+                    "sources": metrics.table(p[rows_of], test["label"][rows_of], test["source"][rows_of], band),
+                    "groups": metrics.table(p[rows_of], test["label"][rows_of], test["group"][rows_of], band),
+                    "members": {
+                        name: metrics.row(
+                            calibration.sigmoid(scale * value[rows_of] + shift), test["label"][rows_of], band
+                        )
+                        for name, value in logits.items()
+                    },
+                }
+            record["test"][variant] = scored
+    return record
+
+
+def print_record(record: dict) -> None:
+    columns = ("logloss", "auc", "accuracy", "unsure", "confident_accuracy", "real_called_fake")
+    print("| variant | rows | " + " | ".join(columns) + " |\n|---|---|" + "---|" * len(columns))
+    for variant, seeds in record["out_of_fold"].items():
+        for seed, entry in seeds.items():
+            for source in ("overall", "camera"):
+                cells = [f"{entry['ensemble'][source].get(c, float('nan')):.3f}" for c in columns]
+                print(f"| {variant} (seed {seed}) | out of fold, {source} | " + " | ".join(cells) + " |")
+    for variant, datasets in record["test"].items():
+        for dataset, scored in datasets.items():
+            for source in ("overall", "camera"):
+                if source in scored["sources"]:
+                    cells = [f"{scored['sources'][source].get(c, float('nan')):.3f}" for c in columns]
+                    print(f"| {variant} | {dataset} test, {source} | " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ensemble.lab.v3_changes", description=__doc__.splitlines()[0])
+    parser.add_argument("cache", nargs="?", default="data/features")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[FOLD_SEED])
+    parser.add_argument("--json", help="write every table here")
+    args = parser.parse_args(argv)
+    record = run(args.cache, args.seeds)
+    print_record(record)
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
