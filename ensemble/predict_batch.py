@@ -7,6 +7,9 @@ import numpy as np
 from ensemble.preprocess import model_inputs
 
 BATCH_SIZE = 32
+# Squares per call at most: a grid gives a picture up to 16, and a call over 32 pictures' grids (512 squares) held
+# about 15 GB of activations in ONNX Runtime; 32 squares hold under 1 GB.
+MAX_VIEWS_PER_RUN = 32
 
 
 def sampled_views(views: np.ndarray, most: int, seed: int) -> np.ndarray:
@@ -19,8 +22,8 @@ def sampled_views(views: np.ndarray, most: int, seed: int) -> np.ndarray:
 def logits_over_views(run, pictures, input_size: int, policy: str, progress=None, samples=None) -> np.ndarray:
     """Outputs of ``run`` per picture, shape (pictures, outputs); views of a picture (multicrop) are averaged.
 
-    Pictures go through in chunks of ``BATCH_SIZE``: one call over many pictures
-    would hold all their activations in memory at once.
+    Pictures go through in chunks of ``BATCH_SIZE``, their squares in calls of at most ``MAX_VIEWS_PER_RUN``: one
+    call over many pictures would hold all their activations in memory at once.
 
     Args:
         run: a compiled function from a (views, size, size, 3) batch to (views, outputs).
@@ -36,7 +39,10 @@ def logits_over_views(run, pictures, input_size: int, policy: str, progress=None
         views = [model_inputs(picture, input_size, policy) for picture in chunk]
         if samples is not None:
             views = [sampled_views(v, *samples[start + i]) for i, v in enumerate(views)]
-        outputs = np.asarray(run(np.concatenate(views)))
+        batch = np.concatenate(views)
+        outputs = np.concatenate(
+            [np.asarray(run(batch[i : i + MAX_VIEWS_PER_RUN])) for i in range(0, len(batch), MAX_VIEWS_PER_RUN)]
+        )
         offsets = np.cumsum([0] + [len(v) for v in views])
         chunks.append(np.stack([outputs[a:b].mean(axis=0) for a, b in zip(offsets[:-1], offsets[1:])]))
         if progress is not None:

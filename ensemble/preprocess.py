@@ -220,10 +220,10 @@ def normalise(pixels: np.ndarray) -> np.ndarray:
     return (np.asarray(pixels, dtype=np.float32) - PIXEL_MEAN) / PIXEL_STD
 
 
-def grid_starts(length: int, size: int, most: int = GRID_SIDE) -> list[int]:
+def grid_starts(length: int, size: int, most: int | None = None) -> list[int]:
     """Where the squares of one side of the grid start: as many as ``length`` holds whole (rounded, at least one,
-    at most ``most``), the first at 0 and the last at ``length - size``, evenly between."""
-    count = min(most, max(1, round(length / size)))
+    at most ``most``, default ``GRID_SIDE``), the first at 0 and the last at ``length - size``, evenly between."""
+    count = min(GRID_SIDE if most is None else most, max(1, round(length / size)))
     if count == 1:
         return [(length - size) // 2]
     return [round(i * (length - size) / (count - 1)) for i in range(count)]

@@ -1,7 +1,7 @@
 """What each Detection v3 change bought: the v3 trio against the same trio with one change undone, out of fold
 (over fold seeds) and on the cached test pictures.
 
-    python -m ensemble.lab.v3_changes data/features [--seeds 0 1 2] [--json docs/report/v3-changes.json]
+    python -m ensemble.lab.v3_changes data/features [--seeds 0 1 2] [--variants v3 no-camera] [--json FILE]
 
 Every variant is judged like the shipped ensemble: member heads fitted per fold (folds keep each source group
 whole), the mean logit Platt-scaled and the UNSURE band set on those out-of-fold logits (telegram view, sources
@@ -33,7 +33,7 @@ def trio(change: dict) -> dict:
     return {name: replace(recipe, **change) for name, recipe in MEMBERS.items()}
 
 
-def test_rows(rows: list[dict], arrays: dict, view_names: list[str]) -> dict:
+def cached_test_rows(rows: list[dict], arrays: dict, view_names: list[str]) -> dict:
     """The cached telegram view of every test picture: features per backbone view, labels, sources, groups."""
     picture = arrays["telegram/row"]
     keep = np.array([rows[i]["split"] == "test" for i in picture], dtype=bool)
@@ -47,14 +47,14 @@ def test_rows(rows: list[dict], arrays: dict, view_names: list[str]) -> dict:
     }
 
 
-def run(cache: str, seeds: list[int]) -> dict:
+def run(cache: str, seeds: list[int], variants: list[str] | None = None) -> dict:
     names = sorted({recipe.backbone_view for recipe in MEMBERS.values()})
     rows, arrays = load_cache(cache, names)
-    test = test_rows(rows, arrays, names)
+    test = cached_test_rows(rows, arrays, names)
     memo = Path(cache) / "oof"
     record: dict = {"out_of_fold": {}, "test": {}}
-    for variant, change in VARIANTS.items():
-        recipes = trio(change)
+    for variant in variants or VARIANTS:
+        recipes = trio(VARIANTS[variant])
         for seed in seeds:
             data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
             judged = data.view == "telegram"
@@ -112,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ensemble.lab.v3_changes", description=__doc__.splitlines()[0])
     parser.add_argument("cache", nargs="?", default="data/features")
     parser.add_argument("--seeds", type=int, nargs="+", default=[FOLD_SEED])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="default: all")
     parser.add_argument("--json", help="write every table here")
     args = parser.parse_args(argv)
-    record = run(args.cache, args.seeds)
+    record = run(args.cache, args.seeds, args.variants)
     print_record(record)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float) + "\n")

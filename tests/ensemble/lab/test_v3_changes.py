@@ -1,0 +1,54 @@
+"""The Detection v3 probe: each change undone on every member, and the test rows it reports on."""
+
+import numpy as np
+
+from ensemble.build import MEMBERS
+from ensemble.heads import TrainingSet, sample_weights
+from ensemble.lab.v3_changes import VARIANTS, cached_test_rows, trio
+
+
+def test_each_variant_is_the_shipped_trio_with_one_change():
+    assert trio(VARIANTS["v3"]) == MEMBERS
+    no_match = trio(VARIANTS["no-size-match"])
+    assert all(not r.match_sizes for r in no_match.values())
+    assert [r.backbone_view for r in no_match.values()] == [r.backbone_view for r in MEMBERS.values()]
+    no_camera = trio(VARIANTS["no-camera"])
+    assert all(
+        r.shares["camera"] == 0.0 and r.shares["games"] == MEMBERS[n].shares["games"] for n, r in no_camera.items()
+    )
+
+
+def test_without_the_camera_share_camera_photos_weigh_nothing():
+    n = 12
+    data = TrainingSet(
+        picture=np.arange(n),
+        view=np.full(n, "telegram"),
+        label=np.array([0, 1] * 4 + [0] * 4),
+        source=np.array(["games"] * 8 + ["camera"] * 4),
+        group=np.array(["g1"] * 8 + ["c1"] * 4),
+        long_side=np.full(n, 1280),
+        fold=np.zeros(n, int),
+        features={},
+    )
+    everything = np.ones(n, bool)
+    shipped = sample_weights(data, everything, MEMBERS["lite0_native"])
+    without = sample_weights(data, everything, trio(VARIANTS["no-camera"])["lite0_native"])
+    assert shipped[8:].min() > 0 and not without[8:].any()
+
+
+def test_only_the_test_pictures_telegram_rows_are_reported():
+    rows = [
+        {"split": "train", "label": 0, "dataset": "pool", "source": "camera", "group": "pool:c"},
+        {"split": "test", "label": 1, "dataset": "pool", "source": "games", "group": "pool:g"},
+        {"split": "test", "label": 0, "dataset": "real-vs-ai", "source": "art", "group": ""},
+    ]
+    arrays = {
+        "telegram/row": np.array([0, 1, 2]),
+        "telegram/v": np.array([[0.0], [1.0], [2.0]]),
+        "small/row": np.array([0]),
+        "small/v": np.array([[9.0]]),
+    }
+    test = cached_test_rows(rows, arrays, ["v"])
+    np.testing.assert_array_equal(test["features"]["v"][:, 0], [1.0, 2.0])
+    assert test["label"].tolist() == [1, 0] and test["group"].tolist() == ["pool:g", "art"]
+    assert test["dataset"].tolist() == ["pool", "real-vs-ai"]
