@@ -59,6 +59,13 @@ def test_tables(report_dir: Path) -> str:
         parts.append(
             f"**{name}, {view} view, members against the ensemble (overall)**\n\n" + markdown(members, "model")
         )
+        by_source = {
+            f"{member}: {source}": values
+            for member, table in result["members"].items()
+            for source, values in table.items()
+            if source != "overall"
+        }
+        parts.append(f"**{name}, {view} view, each member by source**\n\n" + markdown(by_source, "model: source"))
     return "\n\n".join(parts)
 
 
@@ -75,6 +82,16 @@ def oof_tables(manifest: dict) -> str:
             "**Out of fold (train split, telegram view), by source**\n\n" + markdown(manifest["oof_metrics"], "source"),
             "**Out of fold, by source group**\n\n" + markdown(manifest["oof_groups"], "group"),
             "**Out of fold, members against the ensemble**\n\n" + markdown(members, "model"),
+            "**Out of fold, each member by source**\n\n"
+            + markdown(
+                {
+                    f"{member['name']}: {source}": values
+                    for member in manifest["members"]
+                    for source, values in member["oof_metrics"].items()
+                    if source != "overall"
+                },
+                "model: source",
+            ),
         ]
     )
 
