@@ -107,6 +107,37 @@ def draft_mode(photo: bytes, size: int, repeats: int) -> dict[str, float]:
     }
 
 
+def serving_only(args, detector, verdict: dict, why: dict, service: list[dict]) -> None:
+    """``--serving-only``: the served path's figures, printed and written to ``args.json``."""
+    figures = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "members": [member["name"] for member in detector.members],
+        "verdict_backend": detector.backend,
+        "verdict_ms": verdict,
+        "why_ms": why,
+        "throughput_photos_per_s": {
+            f"at_{n}": spread([r[f"photos_per_s_at_{n}"] for r in service]) for n in (1, 8, 40)
+        },
+        "cold_start_s": {key: spread([r[f"{key}_s"] for r in service]) for key in ("ready", "first_verdict")},
+        "peak_rss_mib": spread([run["memory_mib"]["VmHWM"] for run in service]),
+        "photos_before_rss": service[0]["photos"],
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"{figures['machine']}; members {', '.join(figures['members'])}; median (min-max) of {args.runs} runs")
+    rows = [("verdict p50 (ms)", verdict["p50"]), ("verdict p95 (ms)", verdict["p95"])]
+    rows += [(f"Why? p50, {f.upper()} overlay (ms)", why[f]["p50"]) for f in ("png", "jpeg")]
+    rows += [
+        (f"photos/s at {n} concurrent (service layer)", figures["throughput_photos_per_s"][f"at_{n}"])
+        for n in (1, 8, 40)
+    ]
+    rows += [(f"cold start to {k.replace('_', ' ')} (s)", v) for k, v in figures["cold_start_s"].items()]
+    rows.append((f"peak RSS after {figures['photos_before_rss']} photos (MiB)", figures["peak_rss_mib"]))
+    for name, value in rows:
+        print(f"| {name} | {value['median']:.2f} | {value['min']:.2f} | {value['max']:.2f} |")
+    print(f"written: {args.json}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="weights")
@@ -114,6 +145,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--json", default="reports/benchmarks.json")
     parser.add_argument("--onnx-dir", default="data/onnx", help="the ONNX conversion (made there if missing)")
+    parser.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="only the served path (verdict, Why?, service layer): no original's way, no candidates",
+    )
     args = parser.parse_args()
     weights = Path(args.weights)
 
@@ -123,9 +159,11 @@ def main() -> None:
     photo = telegram_style_jpeg()
     photos = [telegram_style_jpeg(seed) for seed in range(40)]
     detector = Detector.from_dir(weights, onnx_dir=args.onnx_dir)  # the serving path: ONNX Runtime
-    tf_detector = Detector.from_dir(weights)
+    judges = {"served": detector.judge_file}
+    if not args.serving_only:
+        judges["tensorflow"] = Detector.from_dir(weights).judge_file
     verdicts = {}
-    for name, judge in (("served", detector.judge_file), ("tensorflow", tf_detector.judge_file)):
+    for name, judge in judges.items():
         judge(photo)
         verdicts[name] = summarise([percentiles(timed(lambda judge=judge: judge(photo), args.requests))
                                     for _ in range(args.runs)])  # fmt: skip
@@ -140,11 +178,13 @@ def main() -> None:
         )
     print("in-process figures done", file=sys.stderr)
 
-    original = [original_way(weights, photos) for _ in range(args.runs)]
-    print("original's way done", file=sys.stderr)
-
     fresh_process(weights)  # makes data/onnx if it is not there yet (not timed)
     service = [fresh_process(weights) for _ in range(args.runs)]
+    if args.serving_only:
+        serving_only(args, detector, verdict, why, service)
+        return
+    original = [original_way(weights, photos) for _ in range(args.runs)]
+    print("original's way done", file=sys.stderr)
     tensorflow = [fresh_process(weights, "--onnx-dir", "off") for _ in range(args.runs)]
     batched = [fresh_process(weights, "--max-batch", "8") for _ in range(args.runs)]
     threads = [fresh_process(weights, "--onnx-dir", "off", "--intra", "2", "--inter", "1") for _ in range(args.runs)]

@@ -50,10 +50,11 @@ MEMBERS = {
     "lite0_whole": Recipe("lite0_224_crop_to15_std", l2=1e-2),
     # a grid of squares over the whole picture at its own pixel scale (up to 4x4)
     "lite0_native": Recipe("lite0_224_grid_to11_std"),
-    # the same squares' fine detail (high-pass), fitted on the telegram view only: the small view, scaled
-    # down and re-compressed, has other fine detail than users' photos
-    "lite0_highpass": Recipe("lite0_224_grid_highpass_to11_std", views=("telegram",)),
 }
+# Shipped from 2026-12-01 to Detection v3: the grid squares' fine detail (high-pass), fitted on the telegram view
+# only. On the grid, with camera photos, the ensemble is better without it out of fold (docs/experiments.md,
+# "Detection v3"), at half the cost of a verdict.
+HIGHPASS = Recipe("lite0_224_grid_highpass_to11_std", views=("telegram",))
 
 
 FITTED_ON = "out-of-fold ensemble mean logits (oof_predictions.npz), telegram view, sources weighted equally"

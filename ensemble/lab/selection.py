@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ensemble import calibration, metrics
-from ensemble.build import MEMBERS
+from ensemble.build import HIGHPASS, MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import (
     LATE_TAPS,
@@ -108,13 +108,14 @@ SHIPPED_CHANGES = {
 }
 
 
-# The members shipped now (``ensemble.build.MEMBERS``, Detection v3): graphs cut after the last layer read, the two
-# at the picture's own pixel scale over a grid of squares covering the whole picture, camera photos in the shares.
+# The members shipped now (``ensemble.build.MEMBERS``, Detection v3): graphs cut after the last layer read, the one
+# at the picture's own pixel scale over a grid of squares covering the whole picture, camera photos in the shares;
+# and the high-pass member on the same grid, left out of v3 by its out-of-fold figures.
 V3_MEMBERS = {
     "lite0_whole v3": MEMBERS["lite0_whole"],
     "lite0_grid v3": MEMBERS["lite0_native"],
-    "lite0_grid_highpass v3": MEMBERS["lite0_highpass"],
 }
+V3_HIGHPASS = {"lite0_grid_highpass v3": HIGHPASS}
 
 
 # One change applied to each v3 member: without the camera photos (their share 0), or without matching sizes across
@@ -214,6 +215,7 @@ COMBOS = (
     (*V2_MEMBERS, GRAM_ONLY),
     (*V2_MEMBERS[:2], GRAM_HIGHPASS, GRAM_ONLY),
     tuple(V3_MEMBERS),
+    (*V3_MEMBERS, *V3_HIGHPASS),
     *(tuple(f"{name} {suffix}" for name in V3_MEMBERS) for suffix in V3_CHANGES),
 )
 
@@ -263,7 +265,7 @@ def variants() -> dict[str, Recipe]:
         )
         | one_change({"lite0_crop_taps_std": BASE["lite0_crop_taps_std"]}, WHOLE_CHANGES)
     )
-    recipes |= V3_MEMBERS | one_change(V3_MEMBERS, V3_CHANGES)
+    recipes |= V3_MEMBERS | V3_HIGHPASS | one_change(V3_MEMBERS, V3_CHANGES)
     return recipes | one_change({name: recipes[name] for name in V2_MEMBERS}, SHIPPED_CHANGES)
 
 

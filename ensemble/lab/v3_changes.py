@@ -1,5 +1,5 @@
-"""What each Detection v3 change bought: the v3 trio against the same trio with one change undone, out of fold
-(over fold seeds) and on the cached test pictures.
+"""What each Detection v3 change bought: the v3 members against the same members with one change undone (or the
+high-pass member added back), out of fold (over fold seeds) and on the cached test pictures.
 
     python -m ensemble.lab.v3_changes data/features [--seeds 0 1 2] [--variants v3 no-camera] [--json FILE]
 
@@ -21,16 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from ensemble import calibration, metrics
-from ensemble.build import FOLD_SEED, MEMBERS
+from ensemble.build import FOLD_SEED, HIGHPASS, MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import fit_full, remembered_out_of_fold, training_set
 from ensemble.lab.selection import V3_CHANGES
 
-VARIANTS = {"v3": {}} | V3_CHANGES
+VARIANTS = {"v3": {}} | V3_CHANGES | {"with-highpass": {}}
 
 
-def trio(change: dict) -> dict:
-    return {name: replace(recipe, **change) for name, recipe in MEMBERS.items()}
+def members_of(variant: str) -> dict:
+    """The shipped members with the variant's change, or (``with-highpass``) with the high-pass member beside them."""
+    recipes = {name: replace(recipe, **VARIANTS[variant]) for name, recipe in MEMBERS.items()}
+    return recipes | {"lite0_highpass": HIGHPASS} if variant == "with-highpass" else recipes
 
 
 def cached_test_rows(rows: list[dict], arrays: dict, view_names: list[str]) -> dict:
@@ -54,7 +56,7 @@ def run(cache: str, seeds: list[int], variants: list[str] | None = None) -> dict
     memo = Path(cache) / "oof"
     record: dict = {"out_of_fold": {}, "test": {}}
     for variant in variants or VARIANTS:
-        recipes = trio(VARIANTS[variant])
+        recipes = members_of(variant)
         for seed in seeds:
             data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
             judged = data.view == "telegram"

@@ -2,17 +2,18 @@
 
 import numpy as np
 
-from ensemble.build import MEMBERS
+from ensemble.build import HIGHPASS, MEMBERS
 from ensemble.heads import TrainingSet, sample_weights
-from ensemble.lab.v3_changes import VARIANTS, cached_test_rows, trio
+from ensemble.lab.v3_changes import cached_test_rows, members_of
 
 
-def test_each_variant_is_the_shipped_trio_with_one_change():
-    assert trio(VARIANTS["v3"]) == MEMBERS
-    no_match = trio(VARIANTS["no-size-match"])
+def test_each_variant_is_the_shipped_members_with_one_change():
+    assert members_of("v3") == MEMBERS
+    assert members_of("with-highpass") == MEMBERS | {"lite0_highpass": HIGHPASS}
+    no_match = members_of("no-size-match")
     assert all(not r.match_sizes for r in no_match.values())
     assert [r.backbone_view for r in no_match.values()] == [r.backbone_view for r in MEMBERS.values()]
-    no_camera = trio(VARIANTS["no-camera"])
+    no_camera = members_of("no-camera")
     assert all(
         r.shares["camera"] == 0.0 and r.shares["games"] == MEMBERS[n].shares["games"] for n, r in no_camera.items()
     )
@@ -32,7 +33,7 @@ def test_without_the_camera_share_camera_photos_weigh_nothing():
     )
     everything = np.ones(n, bool)
     shipped = sample_weights(data, everything, MEMBERS["lite0_native"])
-    without = sample_weights(data, everything, trio(VARIANTS["no-camera"])["lite0_native"])
+    without = sample_weights(data, everything, members_of("no-camera")["lite0_native"])
     assert shipped[8:].min() > 0 and not without[8:].any()
 
 
