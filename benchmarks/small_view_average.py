@@ -20,7 +20,7 @@ import numpy as np
 
 from ensemble.features import load_cache
 from ensemble.heads import TrainingSet, remembered_out_of_fold, training_set
-from ensemble.lab.selection import SHIPPED_MEMBERS, print_spread, scored, source_group_gain, spread, variants
+from ensemble.lab.selection import V2_MEMBERS, print_spread, scored, source_group_gain, spread, variants
 
 WEIGHTS = (0.0, 0.25, 0.5)
 
@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
     recipes = variants()
-    needed = sorted({recipes[name].backbone_view for name in SHIPPED_MEMBERS})
+    needed = sorted({recipes[name].backbone_view for name in V2_MEMBERS})
     rows, arrays = load_cache(args.cache, needed)
     memo = Path(args.cache) / "oof"
     results: dict[str, list[dict]] = {}
     for seed in args.seeds:
         data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
-        ensemble = np.mean([remembered_out_of_fold(data, recipes[name], memo) for name in SHIPPED_MEMBERS], axis=0)
+        ensemble = np.mean([remembered_out_of_fold(data, recipes[name], memo) for name in V2_MEMBERS], axis=0)
         telegram = data.view == "telegram"
         judged = [getattr(data, key)[telegram] for key in ("label", "source", "long_side", "group")]
         print(f"fold seed {seed}: {np.isin(data.picture[telegram], data.picture[~telegram]).mean():.1%} of the "

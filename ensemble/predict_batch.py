@@ -8,8 +8,10 @@ from ensemble.preprocess import model_inputs
 
 BATCH_SIZE = 32
 # Squares per call at most: a grid gives a picture up to 16, and a call over 32 pictures' grids (512 squares) held
-# about 15 GB of activations in ONNX Runtime; 32 squares hold under 1 GB.
-MAX_VIEWS_PER_RUN = 32
+# about 15 GB of activations in ONNX Runtime. ONNX Runtime keeps its largest call's memory, so this also sets the
+# bot's peak: the service layer peaked at 848 MiB with all 16 squares of a photo in one call and at 605 MiB with 8
+# (2026-12-07, ``python -m benchmarks --serving-only``), at the same speed.
+MAX_VIEWS_PER_RUN = 8
 
 
 def sampled_views(views: np.ndarray, most: int, seed: int) -> np.ndarray:

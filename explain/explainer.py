@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ensemble.detector import Detector, Judgement
+from ensemble.predict_batch import MAX_VIEWS_PER_RUN
 from ensemble.preprocess import crop_geometry, model_inputs, open_image
 from explain import overlay
 from explain.gradcam import (
@@ -135,7 +136,13 @@ class Explainer:
         for (size, policy), indices in self._groups.items():
             views = model_inputs(picture, size, policy)
             boxes = crop_geometry(*picture.size, size, policy)
-            maps, group_logits = self._group_maps((size, policy), views)
+            # at most MAX_VIEWS_PER_RUN squares a call, as the verdict runs them: the same peak memory
+            parts = [
+                self._group_maps((size, policy), views[i : i + MAX_VIEWS_PER_RUN])
+                for i in range(0, len(views), MAX_VIEWS_PER_RUN)
+            ]
+            maps = np.concatenate([part[0] for part in parts], axis=1)
+            group_logits = None if parts[0][1] is None else np.concatenate([part[1] for part in parts])
             for member_maps in maps:
                 heat, coverage = place_views(member_maps, boxes, width, height)
                 total += heat

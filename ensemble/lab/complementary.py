@@ -97,11 +97,11 @@ def out_of_fold(
 
 
 def run(cache: str, seeds: list[int], probe: Probe) -> dict:
-    from ensemble.lab.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
+    from ensemble.lab.selection import V2, V2_MEMBERS, TrioComparison, variants
 
     recipes = variants()
-    shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
-    whole, *others = SHIPPED_MEMBERS
+    shipped = {name: recipes[name] for name in V2_MEMBERS}
+    whole, *others = V2_MEMBERS
     rows, arrays = load_cache(cache, sorted({r.backbone_view for r in shipped.values()}))
     comparison = TrioComparison()
     for seed in seeds:
@@ -112,7 +112,7 @@ def run(cache: str, seeds: list[int], probe: Probe) -> dict:
         labels, sources, sizes, groups = (a[judged] for a in (data.label, data.source, data.long_side, data.group))
         logits = {name: remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for name, r in shipped.items()}
         rest = [logits[name] for name in others]
-        candidates = {SHIPPED: np.mean(list(logits.values()), axis=0), whole: logits[whole]}
+        candidates = {V2: np.mean(list(logits.values()), axis=0), whole: logits[whole]}
         for weight, value in tuned.items():
             candidates[f"whole, against the others x{weight:g}"] = value[judged]
             candidates[f"trio, whole against the others x{weight:g}"] = np.mean([value[judged], *rest], axis=0)

@@ -225,7 +225,7 @@ LATE3_TAPS = ("block11_expand_activation", *LATE_TAPS)
 
 def variants() -> dict[str, Recipe]:
     """The recipes compared: the backbone views, and one change at a time from them (the shipped members are
-    ``SHIPPED``'s three)."""
+    ``SHIPPED``'s members)."""
     shipped, top = BASE["lite0_crop_taps"], BASE["lite0_crop"]
     highpass_telegram = replace(BASE["lite0_highpass_std"], views=("telegram",))
     recipes = (
@@ -432,6 +432,8 @@ COLUMNS = {
 
 # The ensemble shipped now, the reference every candidate is held against (``improvements``).
 SHIPPED = " + ".join(V3_MEMBERS)
+# The trio shipped until Detection v3: the reference of the probes built against it (``TrioComparison``).
+V2 = " + ".join(V2_MEMBERS)
 
 
 def improvements(
@@ -515,12 +517,12 @@ class TrioComparison:
         self.gains: dict[str, list[dict[str, float]]] = {}
 
     def add(self, candidates: dict[str, np.ndarray], labels, sources, sizes, groups) -> None:
-        """One fold seed's logits per candidate; ``candidates[SHIPPED]`` is the reference."""
+        """One fold seed's logits per candidate; ``candidates[V2]`` (the trio shipped until v3) is the reference."""
         for name, value in candidates.items():
             self.results.setdefault(name, []).append(scored(value, labels, sources, sizes, groups))
-        reference = self.results[SHIPPED][-1]["p"]
+        reference = self.results[V2][-1]["p"]
         for name in candidates:
-            if name != SHIPPED:
+            if name != V2:
                 self.gains.setdefault(name, []).append(
                     source_group_gain(self.results[name][-1]["p"], reference, labels, groups, sources)
                 )

@@ -262,11 +262,11 @@ def out_of_fold(data, tuning: Tuning, recipe: Recipe, folds: int = FOLDS, keep: 
 
 
 def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
-    from ensemble.lab.selection import SHIPPED, SHIPPED_MEMBERS, TrioComparison, variants
+    from ensemble.lab.selection import V2, V2_MEMBERS, TrioComparison, variants
 
     recipes = variants()
-    shipped = {name: recipes[name] for name in SHIPPED_MEMBERS}
-    whole, *others = SHIPPED_MEMBERS
+    shipped = {name: recipes[name] for name in V2_MEMBERS}
+    whole, *others = V2_MEMBERS
     recipe = replace(shipped[whole], skip_taps=(), l2=tuning.l2)  # its weights and views; every tap read
     spatial_view = SPATIAL_VIEWS[tuning.first_block]
     learning = "last stage" if tuning.first_block == 15 else f"blocks {tuning.first_block}-15"
@@ -287,7 +287,7 @@ def run(cache: str, seeds: list[int], tuning: Tuning) -> dict:
         logits = {name: remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for name, r in shipped.items()}
         rest = [logits[name] for name in others]
         candidates = {
-            SHIPPED: np.mean(list(logits.values()), axis=0),
+            V2: np.mean(list(logits.values()), axis=0),
             whole: logits[whole],
             "whole, linear probe on every tap": probe[judged],
             f"whole, {learning} fine-tuned": tuned[judged],
