@@ -106,10 +106,11 @@ def test_predict_cli_reports_good_and_bad_files(built, tmp_path):
     assert result.returncode == 1
 
 
-def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logits(built, tiny_pool):
-    out, features, first = built
+def test_the_cache_and_folds_are_reused_and_calibrate_refits_from_the_saved_logits(built, tiny_pool, tmp_path):
+    first_out, features, first = built
+    out = tmp_path / "again"  # the shared weights stay as the fixture built them, for the other tests
     shards = {path: path.stat().st_mtime_ns for path in features.glob("*/shard_*.npz")}
-    saved_crop = np.load(out / "oof_predictions.npz")["member/crop"]
+    saved_crop = np.load(first_out / "oof_predictions.npz")["member/crop"]
     assert {path.parent.name for path in shards} == {"lite0_224_crop", "lite0_224_grid_to11_std"}
     assert not any(member["out_of_fold_remembered"] for member in first["members"])
     again = build([str(tiny_pool)], str(out), str(features), members={"crop": Recipe("lite0_224_crop")})
