@@ -50,12 +50,13 @@ def cached_test_rows(rows: list[dict], arrays: dict, view_names: list[str]) -> d
 
 
 def run(cache: str, seeds: list[int], variants: list[str] | None = None) -> dict:
-    names = sorted({recipe.backbone_view for recipe in MEMBERS.values()})
+    chosen = variants or list(VARIANTS)
+    names = sorted({recipe.backbone_view for variant in chosen for recipe in members_of(variant).values()})
     rows, arrays = load_cache(cache, names)
     test = cached_test_rows(rows, arrays, names)
     memo = Path(cache) / "oof"
     record: dict = {"out_of_fold": {}, "test": {}}
-    for variant in variants or VARIANTS:
+    for variant in chosen:
         recipes = members_of(variant)
         for seed in seeds:
             data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
