@@ -7,8 +7,9 @@ Rows: the three diagonal squares (policy ``native``, what shipped before Detecti
 4x4 squares (``grid``); each with the full graph (every layer to ``top_activation``, as the members before v3
 computed although their heads gave the last two taps no weight) and the graph cut after
 ``block11_expand_activation`` (the last layer their heads read), the squares in one batch, and the 4x4 grid
-also one square per call. The heads are random (the time does not depend on their weights); the features are
-the members' pooled means and deviations. Preprocessing (cutting and normalising the squares) is timed apart.
+also one square per call. The graphs are the feature cache's (``ensemble.features.feature_runner``: the members'
+pooled means and deviations, no head; the time does not depend on the head). Preprocessing (cutting and
+normalising the squares) is timed apart.
 """
 
 from __future__ import annotations
@@ -27,28 +28,11 @@ from benchmarks.timing import spread, timed  # noqa: E402
 from benchmarks.verdict_latency import telegram_style_jpeg  # noqa: E402
 
 
-def session(taps, input_filter: str, threads: int):
-    """An ONNX Runtime session from (size, size, 3) squares to the pooled features of ``taps``."""
-    import keras
-    import onnxruntime
-    import tensorflow as tf
-    import tf2onnx
+def runner(taps, input_filter: str, threads: int):
+    """The feature cache's ONNX Runtime function from (size, size, 3) squares to the pooled features of ``taps``."""
+    from ensemble.features import BackboneView, feature_runner
 
-    from ensemble.classifier import build_classifier, pooled_taps
-
-    model = build_classifier("lite0", 224, imagenet=False, input_filter=input_filter)
-    pooled = keras.Model(model.input, pooled_taps(model, taps, "mean_std"))
-    signature = (tf.TensorSpec((None, 224, 224, 3), tf.float32, name="pictures"),)
-
-    @tf.function(input_signature=signature)
-    def features(pictures):
-        return pooled(pictures, training=False)
-
-    proto, _ = tf2onnx.convert.from_function(features, input_signature=signature, opset=17)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return feature_runner(BackboneView("timed", "lite0", 224, "grid", tuple(taps), "mean_std", input_filter), threads)
 
 
 def main() -> None:
@@ -63,8 +47,8 @@ def main() -> None:
 
     picture = Image.open(io.BytesIO(telegram_style_jpeg())).convert("RGB")
     graphs = {
-        "full graph": [session(LITE0_TAPS, f, args.threads) for f in ("none", "highpass")],
-        "cut after block11": [session(LITE0_TAPS[:-2], f, args.threads) for f in ("none", "highpass")],
+        "full graph": [runner(LITE0_TAPS, f, args.threads) for f in ("none", "highpass")],
+        "cut after block11": [runner(LITE0_TAPS[:-2], f, args.threads) for f in ("none", "highpass")],
     }
     coverages = {"3 diagonal squares": ("native", 4), "grid up to 3x3": ("grid", 3), "grid up to 4x4": ("grid", 4)}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; onnxruntime threads "
@@ -79,13 +63,13 @@ def main() -> None:
             for graph, sessions in graphs.items():
 
                 def both(batch=views, sessions=sessions):
-                    for s in sessions:
-                        s.run(None, {s.get_inputs()[0].name: batch})
+                    for run in sessions:
+                        run(batch)
 
                 def one_by_one(views=views, sessions=sessions):
                     for square in views:
-                        for s in sessions:
-                            s.run(None, {s.get_inputs()[0].name: square[None]})
+                        for run in sessions:
+                            run(square[None])
 
                 both()
                 batched = spread([float(np.median(timed(both, args.requests))) for _ in range(args.runs)])
