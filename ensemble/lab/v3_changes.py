@@ -117,12 +117,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[FOLD_SEED])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="default: all")
     parser.add_argument("--json", help="write every table here")
+    parser.add_argument(
+        "--write-manifest", metavar="WEIGHTS", help="record the v3 rows' out-of-fold figures per seed as `selection`"
+    )
     args = parser.parse_args(argv)
     record = run(args.cache, args.seeds, args.variants)
     print_record(record)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float) + "\n")
+    if args.write_manifest:
+        write_manifest(Path(args.write_manifest) / "manifest.json", record, argv)
     return 0
+
+
+def write_manifest(path: Path, record: dict, argv: list[str] | None) -> None:
+    """The shipped members' out-of-fold figures over the fold seeds (overall, and per source for the ensemble),
+    in ``manifest.json`` under ``selection``: the noise between seeds beside the shipped seed's tables."""
+    manifest = json.loads(path.read_text())
+    manifest["selection"] = {
+        "command": "python -m ensemble.lab.v3_changes " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "out_of_fold_by_seed": {
+            str(seed): {name: table["overall"] for name, table in entry.items() if name != "band"}
+            | {"ensemble_by_source": entry["ensemble"], "band": entry["band"]}
+            for seed, entry in record["out_of_fold"]["v3"].items()
+        },
+    }
+    path.write_text(json.dumps(manifest, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":
