@@ -13,6 +13,9 @@ def test_each_variant_is_the_shipped_members_with_one_change():
     no_match = members_of("no-size-match")
     assert all(not r.match_sizes for r in no_match.values())
     assert [r.backbone_view for r in no_match.values()] == [r.backbone_view for r in MEMBERS.values()]
+    grid = members_of("grid-l2=3e-3")
+    assert grid["lite0_native"].l2 == 3e-3 and grid["lite0_whole"] == MEMBERS["lite0_whole"]
+    assert members_of("whole-l2=3e-3")["lite0_native"] == MEMBERS["lite0_native"]
     no_camera = members_of("no-camera")
     assert all(
         r.shares["camera"] == 0.0 and r.shares["games"] == MEMBERS[n].shares["games"] for n, r in no_camera.items()
