@@ -45,28 +45,29 @@ def source_balanced_weights(sources: list[str] | np.ndarray) -> np.ndarray:
     return weights * len(sources) / len(names)
 
 
-def fit_platt(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, steps: int = 100) -> tuple[float, float]:
-    """Fit p = sigmoid(scale * logit + shift) by weighted log-loss (damped Newton's method).
+def fit_logistic(design: np.ndarray, labels: np.ndarray, weights: np.ndarray, steps: int = 100) -> np.ndarray:
+    """Fit p = sigmoid(design @ params) by weighted log-loss (damped Newton's method), starting from a slope of 1
+    on the first column and 0 elsewhere.
 
     Returns:
-        (scale, shift).
+        params, one per column of ``design``.
     """
-    z = np.asarray(logits, dtype=np.float64)
+    design = np.asarray(design, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
-    design = np.stack([z, np.ones_like(z)], axis=1)
 
     def loss(params: np.ndarray) -> float:
         margin = design @ params
         # log(1 + exp(m)) - y * m, written to stay finite for large |m|
         return float(np.sum(w * (np.logaddexp(0.0, margin) - y * margin)))
 
-    params = np.array([1.0, 0.0])
+    params = np.zeros(design.shape[1])
+    params[0] = 1.0
     current = loss(params)
     for _ in range(steps):
         p = sigmoid(design @ params)
         gradient = design.T @ (w * (p - y))
-        hessian = (design * (w * p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
+        hessian = (design * (w * p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(design.shape[1])
         step = np.linalg.solve(hessian, gradient)
         rate = 1.0
         while rate > 1e-6 and loss(params - rate * step) > current:
@@ -75,7 +76,18 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, steps
         previous, current = current, loss(params)
         if previous - current < 1e-12 * max(1.0, abs(previous)):
             break
-    return float(params[0]), float(params[1])
+    return params
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, steps: int = 100) -> tuple[float, float]:
+    """Fit p = sigmoid(scale * logit + shift) by weighted log-loss (``fit_logistic``).
+
+    Returns:
+        (scale, shift).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    scale, shift = fit_logistic(np.stack([z, np.ones_like(z)], axis=1), labels, weights, steps)
+    return float(scale), float(shift)
 
 
 def unsure_half_width(probabilities: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:

@@ -35,38 +35,13 @@ def size_term(long_side: np.ndarray) -> np.ndarray:
     return np.clip(np.log2(np.asarray(long_side, dtype=np.float64) / 224.0), -3.0, 3.0)
 
 
-def fit_logistic(design: np.ndarray, labels: np.ndarray, weights: np.ndarray, steps: int = 100) -> np.ndarray:
-    """Weighted logistic regression by damped Newton steps (as ``calibration.fit_platt``, any number of columns)."""
-    y = labels.astype(np.float64)
-
-    def loss(params: np.ndarray) -> float:
-        margin = design @ params
-        return float(np.sum(weights * (np.logaddexp(0.0, margin) - y * margin)))
-
-    params = np.zeros(design.shape[1])
-    params[0] = 1.0
-    current = loss(params)
-    for _ in range(steps):
-        p = calibration.sigmoid(design @ params)
-        gradient = design.T @ (weights * (p - y))
-        hessian = (design * (weights * p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(design.shape[1])
-        step = np.linalg.solve(hessian, gradient)
-        rate = 1.0
-        while rate > 1e-6 and loss(params - rate * step) > current:
-            rate /= 2
-        params = params - rate * step
-        previous, current = current, loss(params)
-        if previous - current < 1e-12 * max(1.0, abs(previous)):
-            break
-    return params
-
-
 def cross_fitted(design: np.ndarray, labels: np.ndarray, weights: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Each fold's probabilities from a fit on the other folds."""
     p = np.zeros(len(labels))
     for fold in np.unique(folds):
         held = folds == fold
-        p[held] = calibration.sigmoid(design[held] @ fit_logistic(design[~held], labels[~held], weights[~held]))
+        params = calibration.fit_logistic(design[~held], labels[~held], weights[~held])
+        p[held] = calibration.sigmoid(design[held] @ params)
     return p
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 
 from ensemble import calibration
-from ensemble.lab.size_calibration import cross_fitted, fit_logistic, size_term
+from ensemble.calibration import fit_logistic
+from ensemble.lab.size_calibration import cross_fitted, size_term
 
 
 def _synthetic(n=20000, seed=0):
