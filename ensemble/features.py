@@ -104,6 +104,9 @@ BACKBONE_VIEWS = (
     BackboneView(
         "lite0_224_grid_to11_std", "lite0", 224, "grid", LITE0_TAPS[:-2], "mean_std", train_squares=GRID_TRAIN_SQUARES
     ),
+    # the same, a train picture's features averaged over its whole grid as served (no sample of squares): the
+    # shipped grid member's view since 2026-12-07 (docs/experiments.md, "The grid member fitted on the whole grid")
+    BackboneView("lite0_224_grid_to11_std_all", "lite0", 224, "grid", LITE0_TAPS[:-2], "mean_std"),
     BackboneView(
         "lite0_224_grid_highpass_to11_std",
         "lite0",
