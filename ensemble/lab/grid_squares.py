@@ -2,16 +2,16 @@
 
     python -m ensemble.lab.grid_squares data/features [--seeds 0 1 2] [--json FILE]
 
-The shipped grid member (``lite0_native``) is fitted on a train picture's features averaged over at most
-``GRID_TRAIN_SQUARES`` of its grid squares (``lite0_224_grid_to11_std``), while serving averages over all of
-them; ``lite0_224_grid_to11_std_all`` caches the whole grid for train pictures too. Rows, each the whole
-ensemble (the whole-picture member as shipped), judged out of fold (grouped folds, telegram view, sources
-weighted equally) on the features serving reads, the whole grid:
+Until 2026-12-07 (evening) the grid member (``lite0_native``) was fitted on a train picture's features averaged
+over at most ``GRID_TRAIN_SQUARES`` of its grid squares (``lite0_224_grid_to11_std``), while serving averages over
+all of them; ``lite0_224_grid_to11_std_all`` caches the whole grid for train pictures too, and ships since.
+Rows, each the whole ensemble (the whole-picture member as shipped), judged out of fold (grouped folds,
+telegram view, sources weighted equally) on the features serving reads, the whole grid:
 
   * ``sampled, as chosen``: heads fitted and scored on sampled squares, calibrated on those logits: the
-    figures the shipped selection read;
+    figures the selection read until then;
   * ``sampled, as served``: the same heads (each fold's), scored on the whole grid of the held-out pictures,
-    with the calibration fitted on the row above: what the shipped pipeline serves;
+    with the calibration fitted on the row above: what that pipeline served;
   * ``whole grid``: heads fitted and scored on the whole grid, calibrated on their own out-of-fold logits.
 
 The test rows (telegram view) are scored afterwards with heads fitted on the whole train split, to report,
@@ -44,7 +44,9 @@ from ensemble.heads import (
 from ensemble.lab.v3_changes import cached_test_rows
 
 GRID_MEMBER = "lite0_native"
+SAMPLED_VIEW = "lite0_224_grid_to11_std"
 WHOLE_GRID_VIEW = "lite0_224_grid_to11_std_all"
+LOGLOSS_SOURCES = ("art", "cifake", "camera", "galleries")  # printed alone beside the overall figures
 
 
 def scored_on(data: TrainingSet, recipe, view: str, memo: Path | None = None) -> np.ndarray:
@@ -73,14 +75,15 @@ def summary(table: dict) -> dict:
     return {
         **{key: table["overall"][key] for key in ("logloss", "auc", "unsure", "confident_accuracy")},
         "unseen_logloss": float(np.mean([table[name]["logloss"] for name in unseen])),
-        **{f"{name}_logloss": table[name]["logloss"] for name in ("art", "cifake", "camera", "galleries") if name in table},
+        **{f"{name}_logloss": table[name]["logloss"] for name in LOGLOSS_SOURCES if name in table},
     }
 
 
 def run(cache: str, seeds: list[int]) -> dict:
     whole_member = MEMBERS["lite0_whole"]
-    sampled = MEMBERS[GRID_MEMBER]
-    whole_grid = replace(sampled, backbone_view=WHOLE_GRID_VIEW)
+    # the shipped grid recipe (penalty, shares, views) on either cached view
+    sampled = replace(MEMBERS[GRID_MEMBER], backbone_view=SAMPLED_VIEW)
+    whole_grid = replace(MEMBERS[GRID_MEMBER], backbone_view=WHOLE_GRID_VIEW)
     names = [whole_member.backbone_view, sampled.backbone_view, WHOLE_GRID_VIEW]
     rows, arrays = load_cache(cache, names)
     test = cached_test_rows(rows, arrays, names)
