@@ -16,3 +16,9 @@ def test_a_step_changes_only_the_familiar_shares():
         others = {s: v for s, v in recipe.shares.items() if s not in FAMILIAR}
         assert others == {s: v for s, v in SHARES.items() if s not in FAMILIAR}
         assert recipe.backbone_view == MEMBERS[name].backbone_view and recipe.l2 == MEMBERS[name].l2
+
+
+def test_a_one_source_step_moves_that_share_alone():
+    for name, recipe in members_of("human-art=0.18").items():
+        assert recipe.shares == SHARES | {"human-art": 0.18}
+        assert recipe.backbone_view == MEMBERS[name].backbone_view
