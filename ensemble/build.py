@@ -105,6 +105,9 @@ def build(
                 "pooling": view.pooling,
                 "input_filter": view.input_filter,
                 **({"gram_taps": list(view.gram_taps)} if view.gram_taps else {}),
+                # a train picture's grid features: averaged over its whole grid, as served, or over a sample of
+                # this many of its squares
+                **({"train_squares": view.train_squares or "all"} if view.policy == "grid" else {}),
                 "head_file": head_file,
                 "weights_sha256": sha256(out / head_file),
                 "recipe": asdict(recipe),

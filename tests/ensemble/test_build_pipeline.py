@@ -60,6 +60,8 @@ def test_the_manifest_records_how_each_member_was_made(built):
         head = np.load(out / member["head_file"])
         assert head["kernel"].shape == (width,)
         assert member["oof_metrics"]["overall"]["n"] == 30
+    # the grid member's train pictures were read through a sample of their squares; the crop member has no grid
+    assert manifest["members"][1]["train_squares"] == 4 and "train_squares" not in manifest["members"][0]
     assert manifest["calibration"]["method"] == "platt"
     assert 0.0 <= manifest["unsure"]["half_width"] <= 0.45
     oof = np.load(out / "oof_predictions.npz")
