@@ -13,17 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from ensemble import calibration, metrics
-from ensemble.build import MEMBERS
-from ensemble.features import load_cache
-from ensemble.heads import remembered_out_of_fold, training_set
-from ensemble.lab.size_calibration import cross_fitted, size_term
-
-SOURCES = ("art", "cifake", "camera")  # printed alone beside the overall figures
+from ensemble.lab.size_calibration import SOURCES, scored_designs
 
 
 def designs(members: dict[str, np.ndarray], size: np.ndarray) -> dict[str, list[np.ndarray]]:
@@ -39,26 +32,7 @@ def designs(members: dict[str, np.ndarray], size: np.ndarray) -> dict[str, list[
 
 
 def run(cache: str, seeds: list[int]) -> dict:
-    names = sorted({recipe.backbone_view for recipe in MEMBERS.values()})
-    rows, arrays = load_cache(cache, names)
-    record: dict = {}
-    for seed in seeds:
-        data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
-        judged = data.view == "telegram"
-        labels, sources = data.label[judged], data.source[judged]
-        members = {name: remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for name, r in MEMBERS.items()}
-        weights = calibration.source_balanced_weights(sources)
-        for name, columns in designs(members, size_term(data.long_side[judged])).items():
-            design = np.stack(columns, axis=1)
-            p = cross_fitted(design, labels, weights, data.fold[judged])
-            table = metrics.table(p, labels, sources, (0.31, 0.73))
-            record.setdefault(name, {})[seed] = {
-                "overall": table["overall"]["logloss"],
-                "sources_averaged": float(np.mean([v["logloss"] for k, v in table.items() if k != "overall"])),
-                **{source: table[source]["logloss"] for source in SOURCES if source in table},
-                "params": calibration.fit_logistic(design, labels, weights).tolist(),
-            }
-    return record
+    return scored_designs(cache, seeds, designs)
 
 
 def main(argv: list[str] | None = None) -> int:

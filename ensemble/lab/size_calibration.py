@@ -45,7 +45,13 @@ def cross_fitted(design: np.ndarray, labels: np.ndarray, weights: np.ndarray, fo
     return p
 
 
-def run(cache: str, seeds: list[int]) -> dict:
+SOURCES = ("cifake", "art", "camera")  # their logloss is kept beside the overall figures
+
+
+def scored_designs(cache: str, seeds: list[int], designs_of) -> dict:
+    """Per design and fold seed: the cross-fitted logloss over all rows, averaged over sources and on ``SOURCES``,
+    CIFAKE's accuracy, and the fit's parameters on all folds. ``designs_of(members, size)``: {design name: its
+    columns}, from the shipped members' out-of-fold logits ({name: logits}, telegram rows) and ``size_term``."""
     names = sorted({recipe.backbone_view for recipe in MEMBERS.values()})
     rows, arrays = load_cache(cache, names)
     record: dict = {}
@@ -53,19 +59,30 @@ def run(cache: str, seeds: list[int]) -> dict:
         data = training_set(rows, arrays, ("telegram", "small"), fold_seed=seed)
         judged = data.view == "telegram"
         labels, sources = data.label[judged], data.source[judged]
-        logits = [remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for r in MEMBERS.values()]
-        mean, size = np.mean(logits, axis=0), size_term(data.long_side[judged])
+        members = {name: remembered_out_of_fold(data, r, Path(cache) / "oof")[judged] for name, r in MEMBERS.items()}
         weights = calibration.source_balanced_weights(sources)
-        for name, columns in DESIGNS.items():
-            p = cross_fitted(np.stack(columns(mean, size), axis=1), labels, weights, data.fold[judged])
+        for name, columns in designs_of(members, size_term(data.long_side[judged])).items():
+            design = np.stack(columns, axis=1)
+            p = cross_fitted(design, labels, weights, data.fold[judged])
             table = metrics.table(p, labels, sources, (0.31, 0.73))
             record.setdefault(name, {})[seed] = {
                 "overall": table["overall"]["logloss"],
                 "sources_averaged": float(np.mean([v["logloss"] for k, v in table.items() if k != "overall"])),
-                **{source: table[source]["logloss"] for source in ("cifake", "art", "camera") if source in table},
+                **{source: table[source]["logloss"] for source in SOURCES if source in table},
                 "cifake_accuracy": table["cifake"]["accuracy"] if "cifake" in table else float("nan"),
+                "params": calibration.fit_logistic(design, labels, weights).tolist(),
             }
     return record
+
+
+def designs(members: dict[str, np.ndarray], size: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """``DESIGNS`` on the mean of the members' logits."""
+    mean = np.mean(list(members.values()), axis=0)
+    return {name: columns(mean, size) for name, columns in DESIGNS.items()}
+
+
+def run(cache: str, seeds: list[int]) -> dict:
+    return scored_designs(cache, seeds, designs)
 
 
 def main(argv: list[str] | None = None) -> int:
