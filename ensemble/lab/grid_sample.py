@@ -2,8 +2,10 @@
 
     python -m ensemble.lab.grid_sample ../pool [--weights weights] [--pictures 300]
 
-The feature cache averages a train picture's features over at most ``train_squares`` of its grid squares (a
-random choice fixed per picture, ``ensemble.features``); serving averages over all of them. For train pictures
+A grid view with ``train_squares`` caches a train picture's features averaged over at most that many of its grid
+squares (a random choice fixed per picture, ``ensemble.features``); serving averages over all of them. The shipped
+grid member is fitted on the whole grid since 2026-12-07 (``ensemble.lab.grid_squares``); for it this measures the
+sample of ``GRID_TRAIN_SQUARES`` it was fitted on before. For train pictures
 whose telegram view has more squares than that, this runs each shipped grid member on every square and compares
 its logit on the cached sample's squares with its logit on all of them: the spread of the difference against the
 spread of the logits between pictures, and their correlation. A small difference means heads fitted on sampled
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ensemble.data import load_dataset
-from ensemble.features import VIEW_SEEDS, backbone_view, feature_runner, picture_seed
+from ensemble.features import GRID_TRAIN_SQUARES, VIEW_SEEDS, backbone_view, feature_runner, picture_seed
 from ensemble.predict_batch import sampled_views
 from ensemble.preprocess import ImageRejected, model_inputs, open_image
 from ensemble.views import telegram_view
@@ -49,9 +51,10 @@ def compare(data_dir: str, weights: str, pictures: int, seed: int = 0) -> dict:
             continue
         first = next(iter(views.values()))[0]
         squares = model_inputs(picture, first.input_size, first.policy)
-        if len(squares) <= first.train_squares:
+        most = first.train_squares or GRID_TRAIN_SQUARES  # a member fitted on the whole grid: the old sample's size
+        if len(squares) <= most:
             continue
-        chosen = sampled_views(squares, first.train_squares, picture_seed(sample) + VIEW_SEEDS["telegram"])
+        chosen = sampled_views(squares, most, picture_seed(sample) + VIEW_SEEDS["telegram"])
         for name, (_view, run, kernel, bias) in views.items():
             full[name].append(float(run(squares).mean(axis=0) @ kernel + bias))
             sampled[name].append(float(run(chosen).mean(axis=0) @ kernel + bias))
