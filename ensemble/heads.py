@@ -311,9 +311,11 @@ def fit_head(
     return LinearHead(kernel=kernel, bias=float(result.x[-1] - kernel @ mean))
 
 
-def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS) -> np.ndarray:
-    """Logit per training row from the head fitted without that row's fold (NaN for views not fitted on)."""
-    features = data.features[recipe.backbone_view]
+def out_of_fold(data: TrainingSet, recipe: Recipe, folds: int = FOLDS, scored_view: str | None = None) -> np.ndarray:
+    """Logit per training row from the head fitted without that row's fold (NaN for views not fitted on).
+    ``scored_view``: a cached backbone view the held-out rows are read from instead of the recipe's own (same
+    features, other squares: ``ensemble.lab.grid_squares``)."""
+    features = data.features[scored_view or recipe.backbone_view]
     in_views = np.isin(data.view, recipe.views)
     logits = np.full(len(data.label), np.nan)
     for fold in range(folds):

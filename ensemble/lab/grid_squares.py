@@ -32,16 +32,15 @@ from ensemble import calibration, metrics
 from ensemble.build import FOLD_SEED, MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import (
-    FOLDS,
     UNSEEN_SOURCES,
     TrainingSet,
     fit_full,
-    fit_rows,
     memo_file,
+    out_of_fold,
     remembered_out_of_fold,
     training_set,
 )
-from ensemble.lab.v3_changes import cached_test_rows
+from ensemble.lab.v3_changes import cached_test_rows, scored_by_dataset
 
 GRID_MEMBER = "lite0_native"
 SAMPLED_VIEW = "lite0_224_grid_to11_std"
@@ -50,22 +49,15 @@ LOGLOSS_SOURCES = ("art", "cifake", "camera", "galleries")  # printed alone besi
 
 
 def scored_on(data: TrainingSet, recipe, view: str, memo: Path | None = None) -> np.ndarray:
-    """Out-of-fold logits of ``recipe``'s fold heads on another cached view of the held-out rows (``view``)."""
-    path = None
-    if memo is not None:
-        fitted = memo_file(data, recipe, memo)
-        path = fitted.with_name(fitted.stem + f"_on_{view}.npy")
-        if path.is_file():
-            return np.load(path)
-    in_views = np.isin(data.view, recipe.views)
-    logits = np.full(len(data.label), np.nan)
-    for fold in range(FOLDS):
-        head = fit_rows(data, in_views & (data.fold != fold), recipe)
-        held = data.fold == fold
-        logits[held] = head.logits(data.features[view][held])
-    if path is not None:
-        np.save(path, logits)
-    return logits
+    """Out-of-fold logits of ``recipe``'s fold heads on another cached view of the held-out rows (``view``), kept
+    in ``memo`` beside the recipe's own (``heads.memo_file``)."""
+    if memo is None:
+        return out_of_fold(data, recipe, scored_view=view)
+    fitted = memo_file(data, recipe, memo)
+    path = fitted.with_name(fitted.stem + f"_on_{view}.npy")
+    if not path.is_file():
+        np.save(path, out_of_fold(data, recipe, scored_view=view))
+    return np.load(path)
 
 
 def summary(table: dict) -> dict:
@@ -124,14 +116,7 @@ def run(cache: str, seeds: list[int]) -> dict:
             cal, band = fits[name]["calibration"], calibration.band_of(fits[name]["unsure"])
             grid_test = fit_full(data, recipe).logits(test["features"][WHOLE_GRID_VIEW])
             p = calibration.sigmoid(cal["scale"] * (whole_test + grid_test) / 2 + cal["shift"])
-            record["test"][name] = {
-                dataset: {
-                    "overall": metrics.row(p[rows_of], test["label"][rows_of], band),
-                    "sources": metrics.table(p[rows_of], test["label"][rows_of], test["source"][rows_of], band),
-                }
-                for dataset in np.unique(test["dataset"])
-                for rows_of in [test["dataset"] == dataset]
-            }
+            record["test"][name] = scored_by_dataset(p, test, band)
     return record
 
 
@@ -147,7 +132,7 @@ def print_record(record: dict) -> None:
     print("\n| grid head | test split | " + " | ".join(test_columns) + " | art |\n|---|---|" + "---|" * 6)
     for name, datasets in record["test"].items():
         for dataset, scored in datasets.items():
-            art = scored["sources"].get("art", {}).get("logloss", float("nan"))
+            art = scored.get("art", {}).get("logloss", float("nan"))
             cells = [f"{scored['overall'][c]:.4f}" for c in test_columns]
             print(f"| {name} | {dataset} | " + " | ".join(cells) + f" | {art:.4f} |")
 

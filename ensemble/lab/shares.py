@@ -26,7 +26,7 @@ from ensemble.build import FOLD_SEED, MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import SHARES, fit_full, remembered_out_of_fold, training_set
 from ensemble.lab.selection import scored
-from ensemble.lab.v3_changes import cached_test_rows
+from ensemble.lab.v3_changes import cached_test_rows, scored_by_dataset
 
 FAMILIAR = ("cifake", "art", "diffusiondb-coco")
 # (cifake, art, diffusiondb-coco) per step; "shipped" is ``heads.SHARES``
@@ -87,11 +87,7 @@ def run(cache: str, steps: list[str], seeds: tuple[int, ...] = (FOLD_SEED,)) -> 
             test_mean = np.mean([heads[n].logits(test["features"][r.backbone_view]) for n, r in recipes.items()], 0)
             scale, shift = fitted["calibration"]["scale"], fitted["calibration"]["shift"]
             p = calibration.sigmoid(scale * test_mean + shift)
-            record[step]["test"] = {
-                dataset: metrics.table(p[rows_of], test["label"][rows_of], test["source"][rows_of], band)
-                for dataset in np.unique(test["dataset"])
-                for rows_of in [test["dataset"] == dataset]
-            }
+            record[step]["test"] = scored_by_dataset(p, test, band)
     return record
 
 

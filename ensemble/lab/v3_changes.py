@@ -60,6 +60,15 @@ def cached_test_rows(rows: list[dict], arrays: dict, view_names: list[str]) -> d
     }
 
 
+def scored_by_dataset(p: np.ndarray, test: dict, band) -> dict:
+    """``metrics.table`` by source (with "overall") of the ``cached_test_rows`` of each data set."""
+    return {
+        dataset: metrics.table(p[rows_of], test["label"][rows_of], test["source"][rows_of], band)
+        for dataset in np.unique(test["dataset"])
+        for rows_of in [test["dataset"] == dataset]
+    }
+
+
 def run(cache: str, seeds: list[int], variants: list[str] | None = None) -> dict:
     chosen = variants or list(VARIANTS)
     names = sorted({recipe.backbone_view for variant in chosen for recipe in members_of(variant).values()})
