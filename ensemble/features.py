@@ -77,6 +77,18 @@ LITE0_TAPS = (
     "top_activation",
 )
 
+# The same stage openings in Lite2 (its stages have more blocks): the whole-picture member's taps on a bigger
+# backbone, tried as a third member (docs/experiments.md, "A Lite2 whole-picture member")
+LITE2_TAPS = (
+    "stem_activation",
+    "block1_expand_activation",
+    "block4_expand_activation",
+    "block7_expand_activation",
+    "block11_expand_activation",
+    "block15_expand_activation",
+    "block20_expand_activation",
+)
+
 # The two first layers at full resolution (32 and 96 channels): 496 + 4,560 channel correlations.
 GRAM_TAPS = ("stem_activation", "block1_expand_activation")
 
@@ -107,6 +119,7 @@ BACKBONE_VIEWS = (
     # the same, a train picture's features averaged over its whole grid as served (no sample of squares): the
     # shipped grid member's view since 2026-12-07 (docs/experiments.md, "The grid member fitted on the whole grid")
     BackboneView("lite0_224_grid_to11_std_all", "lite0", 224, "grid", LITE0_TAPS[:-2], "mean_std"),
+    BackboneView("lite2_260_crop_to20_std", "lite2", 260, "crop", LITE2_TAPS, "mean_std"),
     BackboneView(
         "lite0_224_grid_highpass_to11_std",
         "lite0",

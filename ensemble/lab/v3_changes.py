@@ -23,7 +23,7 @@ import numpy as np
 from ensemble import calibration, metrics
 from ensemble.build import FOLD_SEED, HIGHPASS, MEMBERS
 from ensemble.features import load_cache
-from ensemble.heads import fit_full, remembered_out_of_fold, training_set
+from ensemble.heads import UNSEEN_SOURCES, Recipe, fit_full, remembered_out_of_fold, training_set
 from ensemble.lab.selection import V3_CHANGES
 
 # One member's head penalty moved (the other as shipped), measured after the familiar sources' shares
@@ -33,16 +33,33 @@ ONE_MEMBER_CHANGES = {
     "grid-l2=3e-4": ("lite0_native", {"l2": 3e-4}),
     "grid-l2=3e-3": ("lite0_native", {"l2": 3e-3}),
 }
-VARIANTS = {"v3": {}} | V3_CHANGES | {"with-highpass": {}} | {name: {} for name in ONE_MEMBER_CHANGES}
+# A whole-picture member on the bigger Lite2 backbone (its stage openings, 260 px), beside the shipped two or in
+# place of the Lite0 one (docs/experiments.md, "A Lite2 whole-picture member")
+LITE2_WHOLE = Recipe("lite2_260_crop_to20_std", l2=1e-2)
+LITE2_CHANGES = {
+    "with-lite2": {"lite2_whole": LITE2_WHOLE},
+    "with-lite2-l2=1e-3": {"lite2_whole": replace(LITE2_WHOLE, l2=1e-3)},
+    "lite2-for-whole": {"lite0_whole": None, "lite2_whole": LITE2_WHOLE},
+}
+VARIANTS = (
+    {"v3": {}}
+    | V3_CHANGES
+    | {"with-highpass": {}}
+    | {name: {} for name in ONE_MEMBER_CHANGES}
+    | {name: {} for name in LITE2_CHANGES}
+)
 
 
 def members_of(variant: str) -> dict:
     """The shipped members with the variant's change (on one member for ``ONE_MEMBER_CHANGES``), or
-    (``with-highpass``) with the high-pass member beside them."""
+    (``with-highpass``) with the high-pass member beside them, or (``LITE2_CHANGES``) with a Lite2 member added
+    or in place of one (``None``)."""
     recipes = {name: replace(recipe, **VARIANTS[variant]) for name, recipe in MEMBERS.items()}
     if variant in ONE_MEMBER_CHANGES:
         member, change = ONE_MEMBER_CHANGES[variant]
         recipes[member] = replace(recipes[member], **change)
+    if variant in LITE2_CHANGES:
+        recipes = {name: recipe for name, recipe in (recipes | LITE2_CHANGES[variant]).items() if recipe is not None}
     return recipes | {"lite0_highpass": HIGHPASS} if variant == "with-highpass" else recipes
 
 
@@ -131,6 +148,25 @@ def print_record(record: dict) -> None:
                     print(f"| {variant} | {dataset} test, {source} | " + " | ".join(cells) + " |")
 
 
+def print_summary(record: dict) -> None:
+    """Per variant and fold seed, out of fold: the ensemble's logloss overall, on the unseen sources (their mean)
+    and on real-vs-ai's ``art``, and each member's overall logloss (calibrated as the ensemble)."""
+    print("\n| variant (fold seed) | ensemble | unseen sources' mean | art | members |\n|---|---|---|---|---|")
+    for variant, seeds in record["out_of_fold"].items():
+        for seed, entry in seeds.items():
+            table = entry["ensemble"]
+            unseen = np.mean([table[name]["logloss"] for name in UNSEEN_SOURCES if name in table])
+            members = ", ".join(
+                f"{name} {value['overall']['logloss']:.4f}"
+                for name, value in entry.items()
+                if name not in ("ensemble", "band")
+            )
+            print(
+                f"| {variant} ({seed}) | {table['overall']['logloss']:.4f} | {unseen:.4f} | "
+                f"{table['art']['logloss']:.4f} | {members} |"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ensemble.lab.v3_changes", description=__doc__.splitlines()[0])
     parser.add_argument("cache", nargs="?", default="data/features")
@@ -143,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     record = run(args.cache, args.seeds, args.variants)
     print_record(record)
+    print_summary(record)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1, default=float) + "\n")
     if args.write_manifest:

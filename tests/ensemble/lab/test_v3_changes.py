@@ -4,7 +4,7 @@ import numpy as np
 
 from ensemble.build import HIGHPASS, MEMBERS
 from ensemble.heads import TrainingSet, sample_weights
-from ensemble.lab.v3_changes import cached_test_rows, members_of
+from ensemble.lab.v3_changes import LITE2_WHOLE, cached_test_rows, members_of, print_summary
 
 
 def test_each_variant_is_the_shipped_members_with_one_change():
@@ -20,6 +20,23 @@ def test_each_variant_is_the_shipped_members_with_one_change():
     assert all(
         r.shares["camera"] == 0.0 and r.shares["games"] == MEMBERS[n].shares["games"] for n, r in no_camera.items()
     )
+
+
+def test_the_lite2_member_joins_the_shipped_two_or_takes_the_whole_picture_member_s_place():
+    assert members_of("with-lite2") == MEMBERS | {"lite2_whole": LITE2_WHOLE}
+    assert members_of("with-lite2-l2=1e-3")["lite2_whole"].l2 == 1e-3
+    assert members_of("lite2-for-whole") == {"lite0_native": MEMBERS["lite0_native"], "lite2_whole": LITE2_WHOLE}
+
+
+def test_the_summary_gives_the_unseen_sources_mean_and_art_beside_each_member(capsys):
+    def table(**logloss):
+        return {name: {"logloss": value} for name, value in logloss.items()}
+
+    ensemble = table(overall=0.4, art=0.5, camera=0.2, games=0.6, cifake=0.1)
+    record = {"out_of_fold": {"v3": {0: {"ensemble": ensemble, "a": table(overall=0.45), "band": [0.3, 0.7]}}}}
+    print_summary(record)
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert row == "| v3 (0) | 0.4000 | 0.4000 | 0.5000 | a 0.4500 |"  # unseen: camera and games, not CIFAKE
 
 
 def test_without_the_camera_share_camera_photos_weigh_nothing():
