@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ensemble import calibration, metrics
-from ensemble.build import FOLD_SEED, MEMBERS
+from ensemble.build import FOLD_SEED, LITE0_WHOLE, MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import (
     UNSEEN_SOURCES,
@@ -72,7 +72,7 @@ def summary(table: dict) -> dict:
 
 
 def run(cache: str, seeds: list[int]) -> dict:
-    whole_member = MEMBERS["lite0_whole"]
+    whole_member = LITE0_WHOLE  # the whole-picture member shipped beside it when this was measured
     # the shipped grid recipe (penalty, shares, views) on either cached view
     sampled = replace(MEMBERS[GRID_MEMBER], backbone_view=SAMPLED_VIEW)
     whole_grid = replace(MEMBERS[GRID_MEMBER], backbone_view=WHOLE_GRID_VIEW)

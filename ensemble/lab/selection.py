@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ensemble import calibration, metrics
-from ensemble.build import HIGHPASS, MEMBERS
+from ensemble.build import HIGHPASS, LITE0_WHOLE, MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import (
     LATE_TAPS,
@@ -108,14 +108,16 @@ SHIPPED_CHANGES = {
 }
 
 
-# The members shipped now (``ensemble.build.MEMBERS``, Detection v3): graphs cut after the last layer read, the one
-# at the picture's own pixel scale over a grid of squares covering the whole picture, camera photos in the shares;
-# and the high-pass member on the same grid, left out of v3 by its out-of-fold figures.
+# The members of Detection v3 until the Lite2 whole-picture member (``ensemble.build``): graphs cut after the last
+# layer read, the one at the picture's own pixel scale over a grid of squares covering the whole picture, camera
+# photos in the shares; and the high-pass member on the same grid, left out of v3 by its out-of-fold figures.
 V3_MEMBERS = {
-    "lite0_whole v3": MEMBERS["lite0_whole"],
+    "lite0_whole v3": LITE0_WHOLE,
     "lite0_grid v3": MEMBERS["lite0_native"],
 }
 V3_HIGHPASS = {"lite0_grid_highpass v3": HIGHPASS}
+# The members shipped now (``ensemble.build.MEMBERS``): the Lite2 whole-picture member in the Lite0 one's place.
+SHIPPED_MEMBERS = {"lite2_whole v3": MEMBERS["lite2_whole"], "lite0_grid v3": MEMBERS["lite0_native"]}
 
 
 # One change applied to each v3 member: without the camera photos (their share 0), or without matching sizes across
@@ -216,6 +218,7 @@ COMBOS = (
     (*V2_MEMBERS[:2], GRAM_HIGHPASS, GRAM_ONLY),
     tuple(V3_MEMBERS),
     (*V3_MEMBERS, *V3_HIGHPASS),
+    tuple(SHIPPED_MEMBERS),
     *(tuple(f"{name} {suffix}" for name in V3_MEMBERS) for suffix in V3_CHANGES),
 )
 
@@ -265,7 +268,7 @@ def variants() -> dict[str, Recipe]:
         )
         | one_change({"lite0_crop_taps_std": BASE["lite0_crop_taps_std"]}, WHOLE_CHANGES)
     )
-    recipes |= V3_MEMBERS | V3_HIGHPASS | one_change(V3_MEMBERS, V3_CHANGES)
+    recipes |= V3_MEMBERS | V3_HIGHPASS | SHIPPED_MEMBERS | one_change(V3_MEMBERS, V3_CHANGES)
     return recipes | one_change({name: recipes[name] for name in V2_MEMBERS}, SHIPPED_CHANGES)
 
 
@@ -431,7 +434,7 @@ COLUMNS = {
 
 
 # The ensemble shipped now, the reference every candidate is held against (``improvements``).
-SHIPPED = " + ".join(V3_MEMBERS)
+SHIPPED = " + ".join(SHIPPED_MEMBERS)
 # The trio shipped until Detection v3: the reference of the probes built against it (``TrioComparison``).
 V2 = " + ".join(V2_MEMBERS)
 

@@ -21,45 +21,45 @@ from pathlib import Path
 import numpy as np
 
 from ensemble import calibration, metrics
-from ensemble.build import FOLD_SEED, HIGHPASS, MEMBERS
+from ensemble.build import FOLD_SEED, HIGHPASS, LITE0_WHOLE, MEMBERS
 from ensemble.features import load_cache
-from ensemble.heads import UNSEEN_SOURCES, Recipe, fit_full, remembered_out_of_fold, training_set
+from ensemble.heads import UNSEEN_SOURCES, fit_full, remembered_out_of_fold, training_set
 from ensemble.lab.selection import V3_CHANGES
 
 # One member's head penalty moved (the other as shipped), measured after the familiar sources' shares
-# (docs/experiments.md, "Familiar sources' shares"): none did better out of fold.
+# (docs/experiments.md, "Familiar sources' shares"): none did better out of fold. The whole-picture member was the
+# Lite0 one then (``ensemble.build.LITE0_WHOLE``); the Lite2 one took its place and its name here.
 ONE_MEMBER_CHANGES = {
-    "whole-l2=3e-3": ("lite0_whole", {"l2": 3e-3}),
+    "whole-l2=3e-3": ("lite2_whole", {"l2": 3e-3}),
+    "whole-l2=1e-3": ("lite2_whole", {"l2": 1e-3}),
     "grid-l2=3e-4": ("lite0_native", {"l2": 3e-4}),
     "grid-l2=3e-3": ("lite0_native", {"l2": 3e-3}),
 }
-# A whole-picture member on the bigger Lite2 backbone (its stage openings, 260 px), beside the shipped two or in
-# place of the Lite0 one (docs/experiments.md, "A Lite2 whole-picture member")
-LITE2_WHOLE = Recipe("lite2_260_crop_to20_std", l2=1e-2)
-LITE2_CHANGES = {
-    "with-lite2": {"lite2_whole": LITE2_WHOLE},
-    "with-lite2-l2=1e-3": {"lite2_whole": replace(LITE2_WHOLE, l2=1e-3)},
-    "lite2-for-whole": {"lite0_whole": None, "lite2_whole": LITE2_WHOLE},
+# The Lite0 whole-picture member that the Lite2 one replaced (docs/experiments.md, "A Lite2 whole-picture
+# member"): beside the shipped two, or back in the Lite2 one's place (the pair shipped until then)
+LITE0_CHANGES = {
+    "with-lite0-whole": {"lite0_whole": LITE0_WHOLE},
+    "lite0-whole-for-lite2": {"lite2_whole": None, "lite0_whole": LITE0_WHOLE},
 }
 VARIANTS = (
     {"v3": {}}
     | V3_CHANGES
     | {"with-highpass": {}}
     | {name: {} for name in ONE_MEMBER_CHANGES}
-    | {name: {} for name in LITE2_CHANGES}
+    | {name: {} for name in LITE0_CHANGES}
 )
 
 
 def members_of(variant: str) -> dict:
     """The shipped members with the variant's change (on one member for ``ONE_MEMBER_CHANGES``), or
-    (``with-highpass``) with the high-pass member beside them, or (``LITE2_CHANGES``) with a Lite2 member added
-    or in place of one (``None``)."""
+    (``with-highpass``) with the high-pass member beside them, or (``LITE0_CHANGES``) with the Lite0 whole-picture
+    member added or in place of one (``None``)."""
     recipes = {name: replace(recipe, **VARIANTS[variant]) for name, recipe in MEMBERS.items()}
     if variant in ONE_MEMBER_CHANGES:
         member, change = ONE_MEMBER_CHANGES[variant]
         recipes[member] = replace(recipes[member], **change)
-    if variant in LITE2_CHANGES:
-        recipes = {name: recipe for name, recipe in (recipes | LITE2_CHANGES[variant]).items() if recipe is not None}
+    if variant in LITE0_CHANGES:
+        recipes = {name: recipe for name, recipe in (recipes | LITE0_CHANGES[variant]).items() if recipe is not None}
     return recipes | {"lite0_highpass": HIGHPASS} if variant == "with-highpass" else recipes
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ensemble.build import HIGHPASS, MEMBERS
+from ensemble.build import HIGHPASS, LITE0_WHOLE, MEMBERS
 from ensemble.heads import TrainingSet, sample_weights
-from ensemble.lab.v3_changes import LITE2_WHOLE, cached_test_rows, members_of, print_summary
+from ensemble.lab.v3_changes import cached_test_rows, members_of, print_summary
 
 
 def test_each_variant_is_the_shipped_members_with_one_change():
@@ -14,7 +14,7 @@ def test_each_variant_is_the_shipped_members_with_one_change():
     assert all(not r.match_sizes for r in no_match.values())
     assert [r.backbone_view for r in no_match.values()] == [r.backbone_view for r in MEMBERS.values()]
     grid = members_of("grid-l2=3e-3")
-    assert grid["lite0_native"].l2 == 3e-3 and grid["lite0_whole"] == MEMBERS["lite0_whole"]
+    assert grid["lite0_native"].l2 == 3e-3 and grid["lite2_whole"] == MEMBERS["lite2_whole"]
     assert members_of("whole-l2=3e-3")["lite0_native"] == MEMBERS["lite0_native"]
     no_camera = members_of("no-camera")
     assert all(
@@ -22,10 +22,10 @@ def test_each_variant_is_the_shipped_members_with_one_change():
     )
 
 
-def test_the_lite2_member_joins_the_shipped_two_or_takes_the_whole_picture_member_s_place():
-    assert members_of("with-lite2") == MEMBERS | {"lite2_whole": LITE2_WHOLE}
-    assert members_of("with-lite2-l2=1e-3")["lite2_whole"].l2 == 1e-3
-    assert members_of("lite2-for-whole") == {"lite0_native": MEMBERS["lite0_native"], "lite2_whole": LITE2_WHOLE}
+def test_the_lite0_whole_picture_member_joins_the_shipped_two_or_takes_the_lite2_one_s_place():
+    assert members_of("with-lite0-whole") == MEMBERS | {"lite0_whole": LITE0_WHOLE}
+    assert members_of("lite0-whole-for-lite2") == {"lite0_native": MEMBERS["lite0_native"], "lite0_whole": LITE0_WHOLE}
+    assert members_of("whole-l2=1e-3")["lite2_whole"].l2 == 1e-3
 
 
 def test_the_summary_gives_the_unseen_sources_mean_and_art_beside_each_member(capsys):
