@@ -6,7 +6,8 @@ in a small thread pool, the models in one thread of their own (TensorFlow
 already uses every core), so one user's big picture never freezes the loop.
 Pictures waiting for the models at the same moment go through in one batch
 (``bot.batcher``), and a bounded count of waiting pictures turns overload into
-a polite "busy" answer instead of a queue that grows without limit.
+a polite "busy" answer instead of a queue that grows without limit. Waiting
+pictures stay encoded: at most two batches' worth are decoded at once.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ class Analyst:
             max_batch = 1 if detector.backend == "onnx" else 8
         self.batcher = MicroBatcher(self.detector.member_logits, self._models, max_batch=max_batch)
         self._pending = 0
+        # Decoded pictures alive at once: one batch running and the next one filling. A burst of photos waits as
+        # the bytes Telegram sent (some hundred KB each), not as decoded pixels (3.7 MB for 1280x960): with 40
+        # photos at once the bot's peak memory fell from 697-705 MiB to 524 (docs/speed.md, "The Lite2 whole-picture
+        # member"), as fast within the machine's noise.
+        self.decoded_limit = 2 * max_batch
+        self._decoded = asyncio.Semaphore(self.decoded_limit)
 
     @classmethod
     def load(cls, weights_dir, workers: int = 1, queue_limit: int = 64, max_batch: int = 8, onnx_dir=None) -> Analyst:
@@ -123,9 +130,13 @@ class Analyst:
         """
         self._admit()
         try:
-            picture, evidence = await asyncio.get_running_loop().run_in_executor(self._decoding, self._decode, data)
-            logits = await self.batcher.submit(picture)
-            return Checked(self.detector.judgement(logits), evidence, picture.width, picture.height)
+            async with self._decoded:
+                loop = asyncio.get_running_loop()
+                picture, evidence = await loop.run_in_executor(self._decoding, self._decode, data)
+                logits = await self.batcher.submit(picture)
+                width, height = picture.size
+                del picture  # the pixels go before the next picture is decoded
+            return Checked(self.detector.judgement(logits), evidence, width, height)
         finally:
             self._pending -= 1
 

@@ -95,3 +95,36 @@ async def test_the_analyst_batches_concurrent_checks_and_matches_one_at_a_time(a
     finally:
         alone.close()
         batched.close()
+
+
+@pytest.mark.parametrize("max_batch", [1, 4])
+async def test_a_burst_waits_as_bytes_and_only_two_batches_of_pictures_are_decoded_at_once(analyst_parts, max_batch):
+    from bot.analysis import Analyst
+    from tests.bot.helpers import jpeg
+
+    analyst = Analyst(*analyst_parts, max_batch=max_batch)
+    alive, most = 0, 0
+    decode, run_batch = analyst._decode, analyst.batcher.run_batch
+
+    def counted_decode(data):
+        nonlocal alive, most
+        decoded = decode(data)
+        alive += 1
+        most = max(most, alive)
+        return decoded
+
+    def slow_run(pictures):
+        nonlocal alive
+        time.sleep(0.02)  # the models are the slow part, as in the bot
+        results = run_batch(pictures)
+        alive -= len(pictures)
+        return results
+
+    analyst._decode, analyst.batcher.run_batch = counted_decode, slow_run
+    try:
+        pictures = [jpeg(120 + 8 * i, 90, seed=i) for i in range(20)]
+        checked = await asyncio.gather(*(analyst.check(picture) for picture in pictures))
+        assert [c.width for c in checked] == [120 + 8 * i for i in range(20)]  # each its own answer
+        assert most == analyst.decoded_limit == 2 * max_batch
+    finally:
+        analyst.close()
