@@ -103,21 +103,23 @@ async def test_a_burst_waits_as_bytes_and_only_two_batches_of_pictures_are_decod
     from tests.bot.helpers import jpeg
 
     analyst = Analyst(*analyst_parts, max_batch=max_batch)
-    alive, most = 0, 0
+    alive, most, counting = 0, 0, threading.Lock()  # decoded pictures not yet through the models
     decode, run_batch = analyst._decode, analyst.batcher.run_batch
 
     def counted_decode(data):
         nonlocal alive, most
         decoded = decode(data)
-        alive += 1
-        most = max(most, alive)
+        with counting:
+            alive += 1
+            most = max(most, alive)
         return decoded
 
     def slow_run(pictures):
         nonlocal alive
         time.sleep(0.02)  # the models are the slow part, as in the bot
         results = run_batch(pictures)
-        alive -= len(pictures)
+        with counting:
+            alive -= len(pictures)
         return results
 
     analyst._decode, analyst.batcher.run_batch = counted_decode, slow_run
