@@ -32,7 +32,6 @@ from ensemble import calibration, metrics
 from ensemble.build import FOLD_SEED, LITE0_WHOLE, MEMBERS
 from ensemble.features import load_cache
 from ensemble.heads import (
-    UNSEEN_SOURCES,
     TrainingSet,
     fit_full,
     memo_file,
@@ -40,7 +39,7 @@ from ensemble.heads import (
     remembered_out_of_fold,
     training_set,
 )
-from ensemble.lab.v3_changes import cached_test_rows, scored_by_dataset
+from ensemble.lab.v3_changes import cached_test_rows, scored_by_dataset, unseen_logloss
 
 GRID_MEMBER = "lite0_native"
 SAMPLED_VIEW = "lite0_224_grid_to11_std"
@@ -62,11 +61,9 @@ def scored_on(data: TrainingSet, recipe, view: str, memo: Path | None = None) ->
 
 def summary(table: dict) -> dict:
     """The overall row, the mean over sources, the unseen sources' mean logloss, and a few sources' logloss."""
-    sources = [name for name in table if name != "overall"]
-    unseen = [name for name in sources if name in UNSEEN_SOURCES]
     return {
         **{key: table["overall"][key] for key in ("logloss", "auc", "unsure", "confident_accuracy")},
-        "unseen_logloss": float(np.mean([table[name]["logloss"] for name in unseen])),
+        "unseen_logloss": unseen_logloss(table),
         **{f"{name}_logloss": table[name]["logloss"] for name in LOGLOSS_SOURCES if name in table},
     }
 

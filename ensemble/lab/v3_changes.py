@@ -148,6 +148,11 @@ def print_record(record: dict) -> None:
                     print(f"| {variant} | {dataset} test, {source} | " + " | ".join(cells) + " |")
 
 
+def unseen_logloss(table: dict) -> float:
+    """The mean logloss over the unseen sources (``heads.UNSEEN_SOURCES``) a ``metrics.table`` has."""
+    return float(np.mean([table[name]["logloss"] for name in UNSEEN_SOURCES if name in table]))
+
+
 def print_summary(record: dict) -> None:
     """Per variant and fold seed, out of fold: the ensemble's logloss overall, on the unseen sources (their mean)
     and on real-vs-ai's ``art``, and each member's overall logloss (calibrated as the ensemble)."""
@@ -155,7 +160,7 @@ def print_summary(record: dict) -> None:
     for variant, seeds in record["out_of_fold"].items():
         for seed, entry in seeds.items():
             table = entry["ensemble"]
-            unseen = np.mean([table[name]["logloss"] for name in UNSEEN_SOURCES if name in table])
+            unseen = unseen_logloss(table)
             members = ", ".join(
                 f"{name} {value['overall']['logloss']:.4f}"
                 for name, value in entry.items()
